@@ -1,0 +1,18 @@
+"""rnncourse — the reference package of the rnncourse workbook.
+
+Shape letters used in every docstring (the same ones ``torch.nn.RNN`` uses):
+
+    N      batch size
+    L      sequence length (number of time steps)
+    H_in   input features per step
+    H      hidden size (H_out in torch's docs)
+    D      number of directions (2 if bidirectional, else 1)
+    V      vocabulary size
+    E      embedding size
+
+Every exercise of the course has a reference implementation here, re-exported
+from ``rnncourse`` itself, so ``rnncourse.rnn_step`` is the reference answer of
+the ``rnn_step`` exercise.
+"""
+
+__version__ = "0.1.0"
