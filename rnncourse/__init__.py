@@ -16,3 +16,13 @@ the ``rnn_step`` exercise.
 """
 
 __version__ = "0.1.0"
+
+from .sequences import (
+    chronological_split,
+    make_windows,
+    naive_forecast,
+    rmse,
+    seasonal_naive,
+    seq_data_iter_random,
+    seq_data_iter_sequential,
+)

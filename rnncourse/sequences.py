@@ -1,0 +1,199 @@
+"""Sequences as training data: sliding windows and baselines (lesson 01) and
+minibatches of a token corpus for a language model (lesson 03).
+
+Shapes use the package's letters: N batch, L sequence length, T length of a
+whole series or corpus.
+"""
+
+import torch
+
+
+def _as_series(series, name="series"):
+    """A 1-D float tensor from a list, NumPy array or tensor.
+
+    A floating-point tensor keeps its dtype; lists, NumPy arrays and integer
+    tensors become torch's default float dtype (float32), the dtype of
+    ``nn.RNN``'s weights, so a float64 NumPy series does not clash with them.
+    """
+    if isinstance(series, torch.Tensor) and series.is_floating_point():
+        s = series
+    else:
+        s = torch.as_tensor(series, dtype=torch.get_default_dtype())
+    if s.dim() != 1:
+        raise ValueError(f"{name} must be 1-D with shape (T,), got shape {tuple(s.shape)}")
+    return s
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+def make_windows(series, window, horizon=1):
+    """Cut a series into (input window, target) pairs with a sliding window.
+
+    Inputs:
+    - series: (T,) list, NumPy array or tensor of numbers
+    - window: number of past values each input holds
+    - horizon: number of following values each target holds
+
+    Returns (X, y):
+    - X: (N, window, 1) float tensor, X[i, :, 0] = series[i : i + window]
+    - y: (N, horizon) float tensor, y[i] = series[i + window : i + window + horizon]
+    where N = T - window - horizon + 1. The trailing 1 of X is H_in, one feature
+    per time step, so X can go straight into an ``nn.RNN(batch_first=True)``.
+    """
+    s = _as_series(series)
+    _check_positive_int(window, "window")
+    _check_positive_int(horizon, "horizon")
+    if window + horizon > len(s):
+        raise ValueError(
+            f"window + horizon = {window} + {horizon} is longer than the series "
+            f"(length {len(s)}): no window fits"
+        )
+    pieces = s.unfold(0, window + horizon, 1)  # (N, window + horizon), one row per start
+    X = pieces[:, :window].unsqueeze(-1).contiguous()  # (N, window, 1)
+    y = pieces[:, window:].contiguous()  # (N, horizon)
+    return X, y
+
+
+def chronological_split(series, test_size):
+    """Split a series into (train, test) without shuffling: test is the last
+    ``test_size`` values, train everything before them.
+
+    Works on lists, NumPy arrays and tensors (slices keep the input's type).
+    Shuffling a time series would let the model see the future it is tested on.
+    """
+    _check_positive_int(test_size, "test_size")
+    if test_size >= len(series):
+        raise ValueError(
+            f"test_size ({test_size}) must be smaller than the series (length {len(series)}) "
+            "so that some values are left for training"
+        )
+    return series[:-test_size], series[-test_size:]
+
+
+def naive_forecast(history, horizon):
+    """The last-value baseline: the next ``horizon`` values all equal the last one.
+
+    Returns a (horizon,) float tensor.
+    """
+    h = _as_series(history, "history")
+    _check_positive_int(horizon, "horizon")
+    if len(h) == 0:
+        raise ValueError("history is empty: there is no last value to repeat")
+    return h[-1].repeat(horizon)  # (horizon,)
+
+
+def seasonal_naive(history, horizon, season=12):
+    """The seasonal-naive baseline: repeat the last season of the history.
+
+    Forecast k (counting from 0) is history[T - season + k % season], so a
+    horizon longer than one season cycles through the last season again.
+    Returns a (horizon,) float tensor.
+    """
+    h = _as_series(history, "history")
+    _check_positive_int(horizon, "horizon")
+    _check_positive_int(season, "season")
+    if len(h) < season:
+        raise ValueError(
+            f"history (length {len(h)}) is shorter than one season ({season}): "
+            "there is no full season to repeat"
+        )
+    last_season = h[-season:]  # (season,)
+    return last_season[torch.arange(horizon) % season]  # (horizon,)
+
+
+def rmse(pred, target):
+    """Root mean squared error sqrt(mean((pred - target)^2)) as a Python float.
+
+    pred and target must have the same shape (no broadcasting: comparing a
+    (N, 1) forecast with a (N,) target by accident would average N*N errors).
+    """
+    p = torch.as_tensor(pred, dtype=torch.float64)
+    t = torch.as_tensor(target, dtype=torch.float64)
+    if p.shape != t.shape:
+        raise ValueError(
+            f"pred and target must have the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"
+        )
+    if p.numel() == 0:
+        raise ValueError("pred and target are empty: the RMSE of no values is undefined")
+    return float(torch.sqrt(torch.mean((p - t) ** 2)))
+
+
+def _as_corpus(corpus, batch_size, num_steps):
+    """A 1-D LongTensor corpus long enough for at least one minibatch."""
+    _check_positive_int(batch_size, "batch_size")
+    _check_positive_int(num_steps, "num_steps")
+    c = torch.as_tensor(corpus, dtype=torch.long)
+    if c.dim() != 1:
+        raise ValueError(f"corpus must be 1-D (token ids), got shape {tuple(c.shape)}")
+    # The random offset can skip up to num_steps - 1 tokens, and the targets
+    # need one token more than the inputs.
+    needed = (batch_size + 1) * num_steps
+    if len(c) < needed:
+        raise ValueError(
+            f"corpus has {len(c)} tokens, too short for one minibatch of "
+            f"batch_size={batch_size} x num_steps={num_steps}: need at least "
+            f"(batch_size + 1) * num_steps = {needed}"
+        )
+    return c
+
+
+def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
+    """Minibatches of random subsequences of a token corpus (random partitioning).
+
+    The corpus is cut, after a random offset of 0 .. num_steps - 1 tokens, into
+    non-overlapping subsequences of num_steps tokens, which are shuffled and
+    grouped batch_size at a time. Adjacent minibatches are NOT adjacent in the
+    text, so the hidden state must be reset for every minibatch.
+
+    Inputs:
+    - corpus: (T,) list or tensor of token ids
+    - generator: optional ``torch.Generator`` for the offset and the shuffle
+      (by default torch's global generator, which ``seed_everything`` seeds)
+
+    Yields (X, Y), both (batch_size, num_steps) LongTensors; Y is X shifted by
+    one token: Y[b, t] is the token after X[b, t] in the corpus.
+    """
+    c = _as_corpus(corpus, batch_size, num_steps)
+    offset = int(torch.randint(num_steps, (1,), generator=generator))
+    num_subseqs = (len(c) - offset - 1) // num_steps  # leave one token for the last target
+    starts = offset + num_steps * torch.randperm(num_subseqs, generator=generator)
+    positions = starts[:, None] + torch.arange(num_steps)  # (num_subseqs, num_steps)
+    num_batches = num_subseqs // batch_size
+    return (
+        (c[positions[i : i + batch_size]], c[positions[i : i + batch_size] + 1])
+        for i in range(0, num_batches * batch_size, batch_size)
+    )
+
+
+def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
+    """Minibatches of a token corpus in reading order (sequential partitioning).
+
+    After a random offset of 0 .. num_steps - 1 tokens, the corpus is split into
+    batch_size equal streams (rows); minibatch k holds steps
+    k*num_steps .. (k+1)*num_steps - 1 of every stream. Row b of minibatch k+1
+    continues row b of minibatch k in the text, so the hidden state can be
+    carried from one minibatch to the next (detached, for truncated BPTT).
+
+    Inputs:
+    - corpus: (T,) list or tensor of token ids
+    - generator: optional ``torch.Generator`` for the offset (by default
+      torch's global generator, which ``seed_everything`` seeds)
+
+    Yields (X, Y), both (batch_size, num_steps) LongTensors; Y is X shifted by
+    one token: Y[b, t] is the token after X[b, t] in the corpus.
+    """
+    c = _as_corpus(corpus, batch_size, num_steps)
+    offset = int(torch.randint(num_steps, (1,), generator=generator))
+    num_tokens = (len(c) - offset - 1) // batch_size * batch_size
+    Xs = c[offset : offset + num_tokens].reshape(batch_size, -1)  # (batch_size, T')
+    Ys = c[offset + 1 : offset + 1 + num_tokens].reshape(batch_size, -1)  # (batch_size, T')
+    num_batches = Xs.shape[1] // num_steps
+    return (
+        (Xs[:, i : i + num_steps], Ys[:, i : i + num_steps])
+        for i in range(0, num_batches * num_steps, num_steps)
+    )
