@@ -26,3 +26,17 @@ from .sequences import (
     seq_data_iter_random,
     seq_data_iter_sequential,
 )
+from .text import (
+    ADDITION_CHARS,
+    Vocab,
+    build_vocab,
+    decode_addition,
+    embedding_as_matmul,
+    encode,
+    encode_addition,
+    load_corpus_time_machine,
+    one_hot,
+    pad_batch,
+    segment,
+    tokenize_time_machine,
+)
