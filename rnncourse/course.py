@@ -147,4 +147,5 @@ def scores(course: Course, lesson: str) -> dict[str, dict[str, tuple[float, floa
 
 
 def _db_url(course: Course) -> str:
-    return os.environ.get("RNNCOURSE_DB_URL") or f"sqlite:///{course.autograder_dir / 'gradebook.db'}"
+    default = f"sqlite:///{course.autograder_dir / 'gradebook.db'}"
+    return os.environ.get("RNNCOURSE_DB_URL") or default

@@ -8,7 +8,7 @@ replace the whole cell instead (a student who rewrote the signature).
 
     subs = {
         "reference": {},
-        "forbidden": {"one_hot": "return torch.nn.functional.one_hot(indices, num_classes).float()"},
+        "forbidden": {"one_hot": "return F.one_hot(indices, num_classes).float()"},
         "blank": BLANK,        # the student notebook as released
     }
     got = grade_lesson("02_embeddings", subs, tmp_path)
@@ -64,8 +64,11 @@ def reference_solutions(lesson: str, repo: Path = REPO) -> dict[str, str]:
 
 def replace_body(cell_source: str, body: str) -> str:
     """Put ``body`` between the solution markers of ``cell_source``."""
-    match = re.search(rf"^([ \t]*){re.escape(BEGIN)}\n.*?^[ \t]*{re.escape(END)}[ \t]*$",
-                      cell_source, flags=re.S | re.M)
+    match = re.search(
+        rf"^([ \t]*){re.escape(BEGIN)}\n.*?^[ \t]*{re.escape(END)}[ \t]*$",
+        cell_source,
+        flags=re.S | re.M,
+    )
     if match is None:
         raise ValueError(f"no {BEGIN} ... {END} block in cell:\n{cell_source}")
     indent = match.group(1)
@@ -92,7 +95,8 @@ def make_submission(lesson: str, overrides: dict[str, str] | None, repo: Path = 
             continue
         if grade_id in overrides:
             answer = overrides[grade_id]
-            src = answer if isinstance(answer, WholeCell) else replace_body(reference[grade_id], answer)
+            whole = isinstance(answer, WholeCell)
+            src = answer if whole else replace_body(reference[grade_id], answer)
         else:
             src = reference[grade_id]
         cell["source"] = src

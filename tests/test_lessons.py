@@ -55,8 +55,11 @@ def test_there_are_lessons():
 def test_committed_without_outputs(lesson, folder):
     path = REPO / folder / lesson / f"{lesson}.ipynb"
     assert path.is_file(), f"{path} is missing: run `rnncourse build`"
-    dirty = [c.get("id") for c in _cells(path) if c["cell_type"] == "code"
-             and (c.get("outputs") or c.get("execution_count") is not None)]
+    dirty = [
+        c.get("id")
+        for c in _cells(path)
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
     assert not dirty, f"{path} has outputs or execution counts in cells {dirty}: strip them"
 
 
@@ -121,16 +124,22 @@ def test_solution_runs_and_passes(lesson):
     nb = execute_notebook(COURSE.source_notebook(lesson), timeout=240)
     elapsed = time.monotonic() - start
     assert not errors(nb), f"{lesson} solution raised: {errors(nb)}"
-    stderr = [(c.get("id"), o.get("text", "")[:200]) for c in nb["cells"] if _meta(c).get("grade")
-              for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    stderr = [
+        (c.get("id"), o.get("text", "")[:200])
+        for c in nb["cells"]
+        if _meta(c).get("grade")
+        for o in c.get("outputs", [])
+        if o.get("name") == "stderr"
+    ]
     assert not stderr, f"graded cells wrote to stderr (nbgrader scores them zero): {stderr}"
     assert elapsed < 150, f"{lesson} took {elapsed:.0f} s; the budget is 120 s on 2 CPU cores"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_blank_student_version_fails_only_on_exercises(lesson, tmp_path):
-    nb = execute_notebook(COURSE.release_notebook(lesson), timeout=240,
-                          env={"NBGRADER_EXECUTION": "autograde"})
+    nb = execute_notebook(
+        COURSE.release_notebook(lesson), timeout=240, env={"NBGRADER_EXECUTION": "autograde"}
+    )
     other = [e for e in errors(nb) if e[1] != "NotImplementedError"]
     assert not other, f"blank {lesson} raised errors that are not unanswered exercises: {other}"
     assert errors(nb), f"blank {lesson} raised nothing: are the exercises blanked?"
@@ -140,7 +149,10 @@ def test_blank_student_version_fails_only_on_exercises(lesson, tmp_path):
 def test_validate_reports_unanswered_exercises(lesson, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "nbgrader", "validate", str(COURSE.release_notebook(lesson))],
-        capture_output=True, text=True, env=nbgrader_env(), cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=nbgrader_env(),
+        cwd=tmp_path,
     )
     out = proc.stdout + proc.stderr
     assert "VALIDATION FAILED" in out, f"nbgrader validate did not flag blank {lesson}:\n{out}"
