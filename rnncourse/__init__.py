@@ -17,6 +17,13 @@ the ``rnn_step`` exercise.
 
 __version__ = "0.1.0"
 
+from .plotting import (
+    LivePlot,
+    plot_curves,
+    plot_forecast,
+    plot_grad_norms,
+    plot_series,
+)
 from .sequences import (
     chronological_split,
     make_windows,
