@@ -24,6 +24,15 @@ from .plotting import (
     plot_grad_norms,
     plot_series,
 )
+from .scratch_rnn import (
+    RNNModelScratch,
+    init_rnn_params,
+    init_rnn_state,
+    perplexity,
+    predict_chars,
+    rnn_forward,
+    rnn_step,
+)
 from .sequences import (
     chronological_split,
     make_windows,
