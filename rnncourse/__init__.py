@@ -17,6 +17,16 @@ the ``rnn_step`` exercise.
 
 __version__ = "0.1.0"
 
+from .datasets import (
+    DatasetError,
+    adding_problem,
+    addition_examples,
+    load_airline_passengers,
+    load_reviews,
+    read_time_machine,
+    timemachine_path,
+)
+from .device import environment_stamp, pick_device
 from .plotting import (
     LivePlot,
     plot_curves,
@@ -33,6 +43,7 @@ from .scratch_rnn import (
     rnn_forward,
     rnn_step,
 )
+from .seed import seed_everything
 from .sequences import (
     chronological_split,
     make_windows,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import doctor
+
 
 class CommandError(Exception):
     """A user-facing error: printed as one clear line, exit status 2."""
@@ -36,8 +38,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _add_doctor(sub) -> None:
+    parser = sub.add_parser(
+        "doctor",
+        help="check that this Python can run the course, and say how to fix what is missing",
+        description="Check packages, devices, data sets and the Jupyter kernel. Exit status 1 "
+        "when something the course needs is missing.",
+    )
+    parser.set_defaults(func=_run_doctor)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    return doctor.main()
+
+
 # Subcommands register here, in the order `rnncourse --help` lists them.
-_SUBCOMMANDS: list = []
+_SUBCOMMANDS: list = [_add_doctor]
 
 
 if __name__ == "__main__":
