@@ -67,3 +67,4 @@ from .text import (
     segment,
     tokenize_time_machine,
 )
+from .torch_rnn import RNNLM, last_valid_output, load_scratch_params, rnn_output_shapes
