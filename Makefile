@@ -1,0 +1,48 @@
+# rnncourse: the two commands most people need are `make lab` and `make test`.
+# Both create a private virtual environment in .venv on first use (nothing is
+# installed or registered outside this folder) and reinstall into it only when
+# pyproject.toml changes.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rnncourse-installed
+
+.PHONY: help venv lab test build lint format doctor
+
+help:
+	@echo "make lab     open the lessons in JupyterLab (creates $(VENV) on first use)"
+	@echo "make test    run the whole test suite, as CI does"
+	@echo "make build   regenerate lessons/ from solutions/"
+	@echo "make lint    ruff check and ruff format --check"
+	@echo "make format  let ruff fix formatting and import order"
+	@echo "make doctor  check this environment and say how to fix what is missing"
+
+# The stamp is newer than pyproject.toml once the install has succeeded, so
+# later runs skip pip entirely; a failed install leaves no stamp and is retried.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab lessons/
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+build: $(STAMP)
+	$(BIN)/rnncourse build
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/python -m ruff format .
+	$(BIN)/python -m ruff check --fix .
+
+doctor: $(STAMP)
+	$(BIN)/rnncourse doctor
