@@ -5,20 +5,22 @@ Shapes use the package's letters: N batch, L sequence length, T length of a
 whole series or corpus.
 """
 
+import numpy as np
 import torch
 
 
 def _as_series(series, name="series"):
-    """A 1-D float tensor from a list, NumPy array or tensor.
+    """A 1-D float tensor from a list, NumPy array, pandas Series or tensor.
 
-    A floating-point tensor keeps its dtype; lists, NumPy arrays and integer
-    tensors become torch's default float dtype (float32), the dtype of
-    ``nn.RNN``'s weights, so a float64 NumPy series does not clash with them.
+    A floating-point tensor keeps its dtype; everything else becomes torch's
+    default float dtype (float32), the dtype of ``nn.RNN``'s weights, so a
+    float64 NumPy series does not clash with them.
     """
-    if isinstance(series, torch.Tensor) and series.is_floating_point():
-        s = series
+    if isinstance(series, torch.Tensor):
+        s = series if series.is_floating_point() else series.to(torch.get_default_dtype())
     else:
-        s = torch.as_tensor(series, dtype=torch.get_default_dtype())
+        # np.array copies: pandas 3 hands out read-only arrays, which torch warns about
+        s = torch.as_tensor(np.array(series, dtype=np.float64), dtype=torch.get_default_dtype())
     if s.dim() != 1:
         raise ValueError(f"{name} must be 1-D with shape (T,), got shape {tuple(s.shape)}")
     return s
@@ -35,7 +37,7 @@ def make_windows(series, window, horizon=1):
     """Cut a series into (input window, target) pairs with a sliding window.
 
     Inputs:
-    - series: (T,) list, NumPy array or tensor of numbers
+    - series: (T,) list, NumPy array, pandas Series or tensor of numbers
     - window: number of past values each input holds
     - horizon: number of following values each target holds
 
@@ -63,7 +65,8 @@ def chronological_split(series, test_size):
     """Split a series into (train, test) without shuffling: test is the last
     ``test_size`` values, train everything before them.
 
-    Works on lists, NumPy arrays and tensors (slices keep the input's type).
+    Works on lists, NumPy arrays, pandas Series and tensors (slices keep the
+    input's type).
     Shuffling a time series would let the model see the future it is tested on.
     """
     _check_positive_int(test_size, "test_size")
@@ -106,14 +109,20 @@ def seasonal_naive(history, horizon, season=12):
     return last_season[torch.arange(horizon) % season]  # (horizon,)
 
 
+def _as_float64(values):
+    if isinstance(values, torch.Tensor):
+        return values.detach().to("cpu", torch.float64)
+    return torch.as_tensor(np.array(values, dtype=np.float64))
+
+
 def rmse(pred, target):
     """Root mean squared error sqrt(mean((pred - target)^2)) as a Python float.
 
     pred and target must have the same shape (no broadcasting: comparing a
     (N, 1) forecast with a (N,) target by accident would average N*N errors).
     """
-    p = torch.as_tensor(pred, dtype=torch.float64)
-    t = torch.as_tensor(target, dtype=torch.float64)
+    p = _as_float64(pred)
+    t = _as_float64(target)
     if p.shape != t.shape:
         raise ValueError(
             f"pred and target must have the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"

@@ -4,6 +4,7 @@ language-model minibatches (lesson 03)."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -33,9 +34,15 @@ def test_make_windows_matches_definition(window, horizon):
 
 
 @pytest.mark.parametrize(
-    "series", [[1, 2, 3, 4, 5], np.array([1.0, 2.0, 3.0, 4.0, 5.0]), torch.arange(1, 6)]
+    "series",
+    [
+        [1, 2, 3, 4, 5],
+        np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+        pd.Series([1, 2, 3, 4, 5], index=pd.date_range("1949-01", periods=5, freq="MS")),
+        torch.arange(1, 6),
+    ],
 )
-def test_make_windows_accepts_list_numpy_tensor_and_returns_float(series):
+def test_make_windows_accepts_list_numpy_pandas_tensor_and_returns_float(series):
     X, y = make_windows(series, 2)
     assert X.dtype == torch.float32 and y.dtype == torch.float32
     assert X[:, :, 0].tolist() == [[1, 2], [2, 3], [3, 4]]
@@ -77,6 +84,9 @@ def test_chronological_split_keeps_order():
     assert torch.equal(train, torch.arange(7.0))
     assert torch.equal(test, torch.tensor([7.0, 8.0, 9.0]))
     assert chronological_split([1, 2, 3, 4], 1) == ([1, 2, 3], [4])
+    months = pd.Series(range(24), index=pd.date_range("1949-01", periods=24, freq="MS"))
+    train, test = chronological_split(months, 12)
+    assert train.tolist() == list(range(12)) and test.index[0] == pd.Timestamp("1950-01")
 
 
 @pytest.mark.parametrize("test_size", [0, 4, 5, -1])
@@ -118,6 +128,9 @@ def test_rmse_against_hand_computation():
     assert rmse(pred, target) == pytest.approx(math.sqrt((4 + 16) / 4))
     assert isinstance(rmse(torch.ones(3), torch.ones(3)), float)
     assert rmse(torch.ones(3), torch.ones(3)) == 0.0
+    # a model's output (requires grad) against a pandas Series
+    pred = torch.tensor([1.0, 3.0], requires_grad=True)
+    assert rmse(pred, pd.Series([1, 1])) == pytest.approx(math.sqrt(2))
 
 
 def test_rmse_rejects_shape_mismatch_and_empty():
