@@ -68,3 +68,12 @@ from .text import (
     tokenize_time_machine,
 )
 from .torch_rnn import RNNLM, last_valid_output, load_scratch_params, rnn_output_shapes
+from .training import (
+    LMHistory,
+    TrainHistory,
+    evaluate_perplexity,
+    evaluate_sequence_model,
+    train_forecaster,
+    train_language_model,
+    train_sequence_model,
+)
