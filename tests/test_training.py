@@ -11,6 +11,7 @@ from torch import nn
 from rnncourse import training
 from rnncourse.scratch_rnn import RNNModelScratch
 from rnncourse.text import load_corpus_time_machine
+from rnncourse.torch_rnn import RNNLM
 from rnncourse.training import (
     accuracy,
     evaluate_perplexity,
@@ -36,24 +37,6 @@ def one_thread():
 def tiny_corpus():
     """The first 2,000 characters of The Time Machine and the full vocabulary."""
     return load_corpus_time_machine(max_tokens=2000)
-
-
-class TinyGRULM(nn.Module):
-    """Embedding-free GRU language model following the net protocol."""
-
-    def __init__(self, vocab_size, num_hiddens):
-        super().__init__()
-        self.vocab_size = vocab_size
-        self.rnn = nn.GRU(vocab_size, num_hiddens)
-        self.linear = nn.Linear(num_hiddens, vocab_size)
-
-    def forward(self, X, state):
-        inputs = nn.functional.one_hot(X.T, self.vocab_size).float()  # (L, N, V)
-        Y, h = self.rnn(inputs, state[0])  # (L, N, H)
-        return self.linear(Y.reshape(-1, Y.shape[-1])), (h,)  # (L*N, V)
-
-    def begin_state(self, batch_size, device):
-        return (torch.zeros(1, batch_size, self.rnn.hidden_size, device=device),)
 
 
 class Recorder:
@@ -112,7 +95,7 @@ def test_scratch_rnn_learns_and_reports(tiny_corpus):
 def test_gru_learns_with_adam_and_reports_validation(tiny_corpus):
     corpus, vocab = tiny_corpus
     torch.manual_seed(0)
-    net = TinyGRULM(len(vocab), 32)
+    net = RNNLM(nn.GRU(len(vocab), 32), len(vocab))
     history = train_language_model(
         net,
         corpus[:1500],
@@ -136,6 +119,16 @@ def test_sequential_partitioning_carries_the_state_detached(tiny_corpus):
     assert torch.count_nonzero(h0) == 0, "the first minibatch starts from begin_state"
     assert torch.count_nonzero(h1) > 0, "the second minibatch must continue the first's state"
     assert h1.grad_fn is None and not h1.requires_grad, "the carried state must be detached"
+
+
+def test_lstm_state_pair_is_carried_detached(tiny_corpus):
+    corpus, vocab = tiny_corpus
+    torch.manual_seed(0)
+    net = Recorder(RNNLM(nn.LSTM(len(vocab), 8), len(vocab)))
+    train_language_model(net, corpus, vocab, **quick(num_epochs=1, lr=0.01, optimizer="adam"))
+    h1, c1 = net.calls[1]
+    assert torch.count_nonzero(h1) > 0 and torch.count_nonzero(c1) > 0
+    assert h1.grad_fn is None and c1.grad_fn is None
 
 
 def test_random_partitioning_resets_the_state(tiny_corpus):
@@ -251,7 +244,7 @@ def test_evaluate_perplexity_of_a_uniform_model_is_the_vocabulary_size(tiny_corp
 def test_evaluate_perplexity_is_deterministic_and_leaves_no_gradients(tiny_corpus):
     corpus, vocab = tiny_corpus
     torch.manual_seed(0)
-    net = TinyGRULM(len(vocab), 16)
+    net = RNNLM(nn.GRU(len(vocab), 16), len(vocab))
     first = evaluate_perplexity(net, corpus, 8, 10, CPU)
     assert evaluate_perplexity(net, corpus, 8, 10, CPU) == first
     assert all(p.grad is None for p in net.parameters())
