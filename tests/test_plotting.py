@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
 
+from rnncourse import plotting
 from rnncourse.plotting import LivePlot, plot_curves, plot_forecast, plot_grad_norms, plot_series
 
 
@@ -103,10 +104,15 @@ def test_liveplot_in_a_headless_kernel_leaves_one_image(tmp_path):
     """Run under nbclient: many add() calls must leave a single image output."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    # plotting.py loaded on its own: importing the rnncourse package would pull
+    # in torch and make the kernel several seconds slower to get going
     source = textwrap.dedent(
-        """
-        from rnncourse.plotting import LivePlot
-        live = LivePlot("epoch", "loss", legend=["train"], min_interval=0.0)
+        f"""
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("plotting", {str(plotting.__file__)!r})
+        plotting = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(plotting)
+        live = plotting.LivePlot("epoch", "loss", legend=["train"], min_interval=0.0)
         for epoch in range(1, 6):
             live.add(epoch, 1.0 / epoch)
         fig = live.finish()
