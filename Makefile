@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rnncourse-installed
 
-.PHONY: help venv lab test build lint format doctor
+.PHONY: help venv lab test build lint format doctor bench
 
 help:
 	@echo "make lab     open the lessons in JupyterLab (creates $(VENV) on first use)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make format  let ruff fix formatting and import order"
 	@echo "make doctor  check this environment and say how to fix what is missing"
+	@echo "make bench   measure speeds into bench/RESULTS.md (about an hour; BENCH_ARGS=--help)"
 
 # The stamp is newer than pyproject.toml once the install has succeeded, so
 # later runs skip pip entirely; a failed install leaves no stamp and is retried.
@@ -46,3 +47,7 @@ format: $(STAMP)
 
 doctor: $(STAMP)
 	$(BIN)/rnncourse doctor
+
+# Measured speeds (bench/README.md); e.g. make bench BENCH_ARGS="--only notebooks"
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)

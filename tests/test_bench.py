@@ -1,0 +1,101 @@
+"""The benchmarks in bench/ run end to end in their quick mode, so they cannot rot,
+and they keep the other sections of the RESULTS.md file they update."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import machine, notebooks, report, run_all
+from rnncourse import pick_device
+
+REPO = Path(__file__).resolve().parent.parent
+FOREIGN = "## Autograding throughput\n\nWritten by another script: 42 notebooks a minute.\n"
+
+
+def test_quick_run_of_every_benchmark_writes_its_sections(tmp_path, capsys):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n" + FOREIGN)
+    argv = ["--quick", "--threads", "1", "--output", str(results)]
+    for name in ("throughput", "perplexity", "notebooks"):
+        argv += ["--only", name]
+    assert run_all.main(argv) == 0
+    text = results.read_text()
+    assert FOREIGN in text, "another script's section was not kept"
+    for name in ("throughput", "perplexity", "notebooks"):
+        assert text.count(report.begin_marker(name)) == 1, name
+    for model in ("scratch RNN", "nn.RNN", "nn.GRU", "nn.LSTM"):
+        assert f"| {model} | 16 |" in text, f"no throughput row for {model}"
+        assert f"| {model} | sgd lr 1, H 16 | cpu |" in text, f"no perplexity row for {model}"
+    assert "| stand-in (quick mode) |" in text
+    assert "NO:" not in text, "the stand-in notebook did not pass (error, or wrong device line)"
+    assert "Before: `" in text and "load average" in text, "the load is not recorded"
+    named = f"{machine.cpu_model()}, {machine.cpu_cores()} cores, torch {torch.__version__}, "
+    assert named + "1 torch thread," in text, "the machine is not named"
+    printed = capsys.readouterr().out
+    assert "tokens/s" in printed and "stand-in (quick mode)" in printed
+
+
+def test_update_section_replaces_only_its_own_block(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Results\n\n" + FOREIGN)
+    report.update_section(path, "notebooks", "## Notebooks\n\nfirst")
+    report.update_section(path, "perplexity", "## Perplexity\n\nppl")
+    report.update_section(path, "notebooks", "## Notebooks\n\nsecond")
+    text = path.read_text()
+    assert FOREIGN in text
+    assert "first" not in text and text.count("second") == 1
+    assert text.index("second") < text.index("ppl"), "a rewritten section moved"
+    assert text.count(report.begin_marker("notebooks")) == 1
+
+
+def test_update_section_refuses_a_half_deleted_section(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text(report.begin_marker("notebooks") + "\nold text, end marker deleted\n")
+    with pytest.raises(ValueError, match="only one of the markers"):
+        report.update_section(path, "notebooks", "new")
+
+
+def test_device_line_matches_what_pick_device_prints(capsys, monkeypatch):
+    """notebooks.py tells a GPU run that fell back to the CPU by this line."""
+    monkeypatch.setenv("RNNCOURSE_DEVICE", "cpu")
+    pick_device(True)
+    found = notebooks.DEVICE_LINE.search(capsys.readouterr().out)
+    assert found and found.group(1) == "cpu"
+
+
+def test_notebook_runs_ask_the_kernel_for_the_right_device_and_mode():
+    assert notebooks.kernel_env("cuda")["RNNCOURSE_DEVICE"] == "cuda"
+    assert "NBGRADER_EXECUTION" not in notebooks.kernel_env("cpu")
+    fast = notebooks.kernel_env("fast")
+    assert fast["RNNCOURSE_DEVICE"] == "cpu" and fast["NBGRADER_EXECUTION"] == "autograde"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_missing_gpu_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_all.main(["--quick", "--device", "cuda"])
+    assert exit_info.value.code == 2
+    assert "sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_runs_as_a_script_and_as_a_module(monkeypatch, capsys):
+    proc = subprocess.run(
+        [sys.executable, "bench/run_all.py", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--only NAME" in proc.stdout and "--quick" in proc.stdout
+    monkeypatch.setattr(sys, "argv", ["python -m bench", "--help"])
+    with pytest.raises(SystemExit) as exit_info:  # `python -m bench`, without a new process
+        runpy.run_module("bench", run_name="__main__")
+    assert exit_info.value.code == 0
+    assert "--only NAME" in capsys.readouterr().out
