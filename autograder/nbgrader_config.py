@@ -2,21 +2,42 @@
 
 This folder is the nbgrader course root. The instructor sources live in
 ``../solutions`` and the generated student versions in ``../lessons``; student
-work (``submitted/``, ``autograded/``, ``feedback/``) and the gradebook stay here
-and are ignored by git.
+work (``submitted/``, ``autograded/``, ``feedback/``, ``release_solutions/``) and
+the gradebook stay here and are ignored by git. Every ``nbgrader`` command run in
+this folder reads this file, and so does every ``rnncourse`` instructor command.
 
 Environment variables an instructor may set (all optional):
 
     RNNCOURSE_COURSE_ID   course id used by the exchange (default "rnncourse")
     RNNCOURSE_DB_URL      gradebook database URL (default: SQLite file
-                          gradebook.db here); PostgreSQL works, e.g.
-                          postgresql://user:password@127.0.0.1:5432/gradebook
+                          gradebook.db here); PostgreSQL works through the same
+                          setting, e.g.
+                          postgresql://user:password@db.example.org:5432/gradebook
     RNNCOURSE_EXCHANGE    exchange folder for release/fetch/submit/collect
-                          (default: /srv/nbgrader/exchange, nbgrader's own)
+                          (default: nbgrader's /usr/local/share/nbgrader/exchange)
     RNNCOURSE_CELL_TIMEOUT  seconds one cell may run while autograding (default 120)
+
+Whatever runs a notebook here (autograde, generate_solution) gets
+``RNNCOURSE_DEVICE=cpu``, so grades never depend on a GPU, and nbgrader itself
+sets ``NBGRADER_EXECUTION`` while autograding, which lessons read through
+``rnncourse.is_autograding()`` to shorten training.
 """
 
+import math
 import os
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.plugins import LateSubmissionPlugin
+from nbgrader.preprocessors import (
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    GetGrades,
+    IncludeHeaderFooter,
+    LockCells,
+    NbGraderPreprocessor,
+)
+from traitlets import Float
 
 c = get_config()  # noqa: F821 -- provided by traitlets when nbgrader loads this file
 
@@ -26,6 +47,7 @@ c.CourseDirectory.root = HERE
 c.CourseDirectory.course_id = os.environ.get("RNNCOURSE_COURSE_ID", "rnncourse")
 c.CourseDirectory.source_directory = os.path.join("..", "solutions")
 c.CourseDirectory.release_directory = os.path.join("..", "lessons")
+c.CourseDirectory.solution_directory = "release_solutions"
 if os.environ.get("RNNCOURSE_DB_URL"):
     c.CourseDirectory.db_url = os.environ["RNNCOURSE_DB_URL"]
 if os.environ.get("RNNCOURSE_EXCHANGE"):
@@ -34,6 +56,10 @@ if os.environ.get("RNNCOURSE_EXCHANGE"):
 # Only notebooks and the files a lesson really ships are released.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
 
+# Kernels inherit nbgrader's environment, so this holds for plain `nbgrader
+# autograde` too: grading runs on the CPU whatever the grading machine has.
+os.environ["RNNCOURSE_DEVICE"] = "cpu"
+
 # Grading: a cell that runs too long is stopped and counts as an error.
 c.Execute.timeout = int(os.environ.get("RNNCOURSE_CELL_TIMEOUT", "120"))
 c.Execute.interrupt_on_timeout = True
@@ -41,3 +67,51 @@ c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 # Released notebooks carry no outputs.
 c.ClearOutput.enabled = True
+
+
+class LatePenalty(LateSubmissionPlugin):
+    """Late work loses ``percent_per_day`` percent of its score per started day.
+
+    Lateness is measured from the due date in the gradebook (``rnncourse release
+    LESSON --due ...``) to the submission's timestamp: one second late counts as
+    one day. nbgrader never lets a penalty exceed the score.
+    """
+
+    percent_per_day = Float(10.0, help="Percent of the score lost per started day late.").tag(
+        config=True
+    )
+
+    def late_submission_penalty(self, student_id, score, total_seconds_late):
+        days = math.ceil(total_seconds_late / 86400)
+        return min(score, score * self.percent_per_day * days / 100)
+
+
+c.AssignLatePenalties.plugin_class = LatePenalty
+c.LatePenalty.percent_per_day = 10.0
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Remove the hidden tests from feedback; the work is in rnncourse.feedback.
+
+    The autograded notebook carries the hidden tests (nbgrader puts them back to
+    run them), so plain feedback would show their code. Imported lazily, so that
+    other nbgrader commands do not pay for importing rnncourse.
+    """
+
+    def preprocess(self, nb, resources):
+        from rnncourse.feedback import hide_hidden_tests
+
+        return hide_hidden_tests(nb), resources
+
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# Released solutions keep the solutions and the visible tests, never the hidden
+# tests, and are not executed (students run them; outputs would need training).
+c.GenerateSolution.preprocessors = [
+    IncludeHeaderFooter,
+    LockCells,
+    ClearOutput,
+    ClearMarkScheme,
+    ClearHiddenTests,
+]

@@ -5,7 +5,9 @@ A course folder holds ``solutions/<lesson>/`` (instructor sources),
 nbgrader course root with ``nbgrader_config.py``; student work and the gradebook
 live there). Every nbgrader step runs as ``python -m nbgrader`` inside
 ``autograder/`` so that the course configuration applies, with
-``RNNCOURSE_DEVICE=cpu`` so that grading never depends on a GPU.
+``RNNCOURSE_DEVICE=cpu`` so that grading never depends on a GPU; code that
+reads the gradebook or the exchange in this process takes the same settings
+from that configuration file (``settings``), so the two never disagree.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_NAME = "nbgrader_config.py"
 
 
 class CourseError(Exception):
@@ -26,9 +29,13 @@ class CourseError(Exception):
 
 @dataclass(frozen=True)
 class Course:
-    """A course folder: ``solutions/``, ``lessons/`` and ``autograder/`` side by side."""
+    """A course folder: ``solutions/``, ``lessons/`` and ``autograder/`` side by side.
+
+    ``exchange``, when given, is the exchange folder for this session; it wins
+    over ``RNNCOURSE_EXCHANGE`` and the configuration file."""
 
     root: Path = REPO_ROOT
+    exchange: Path | None = None
 
     @property
     def solutions_dir(self) -> Path:
@@ -44,7 +51,7 @@ class Course:
 
     def check(self) -> Course:
         """Raise CourseError unless this looks like a course folder."""
-        config = self.autograder_dir / "nbgrader_config.py"
+        config = self.autograder_dir / CONFIG_NAME
         if not config.is_file():
             raise CourseError(
                 f"{self.root} is not an rnncourse course folder: {config} is missing. "
@@ -77,6 +84,78 @@ class Course:
     def release_notebook(self, lesson: str) -> Path:
         return self.lessons_dir / lesson / f"{lesson}.ipynb"
 
+    def submitted_dir(self, student: str, lesson: str) -> Path:
+        return self.autograder_dir / "submitted" / student / lesson
+
+    def autograded_notebook(self, student: str, lesson: str) -> Path:
+        return self.autograder_dir / "autograded" / student / lesson / f"{lesson}.ipynb"
+
+    def submitted_students(self, lesson: str) -> list[str]:
+        """Students with a collected or imported submission of ``lesson``, sorted."""
+        folder = self.autograder_dir / "submitted"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / lesson).is_dir())
+
+
+def locate(path: str | Path | None = None, exchange: str | Path | None = None) -> Course:
+    """The course at ``path``; without one, the course folder that holds the
+    current folder, else the course this package lives in. Raises CourseError
+    when the folder is not a course."""
+    folder = Path(path).resolve() if path is not None else None
+    if folder is None:
+        here = Path.cwd().resolve()
+        found = [f for f in (here, *here.parents) if (f / "autograder" / CONFIG_NAME).is_file()]
+        folder = found[0] if found else REPO_ROOT
+    return Course(folder, Path(exchange).resolve() if exchange else None).check()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What nbgrader_config.py says about where things are."""
+
+    course_id: str
+    db_url: str
+    exchange_root: Path
+
+
+def settings(course: Course) -> Settings:
+    """Read the course's nbgrader_config.py as nbgrader does (environment included).
+
+    The configuration file may set environment variables for nbgrader's
+    kernels; they are undone here, so reading it changes nothing in this process.
+    """
+    from nbgrader.exchange.default import Exchange
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course.check()
+    saved = dict(os.environ)
+    os.environ.update(_course_env(course))
+    try:
+        config = PyFileConfigLoader(CONFIG_NAME, path=str(course.autograder_dir)).load_config()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    coursedir, exchange = config.CourseDirectory, config.Exchange
+    root = Path(coursedir.get("root", str(course.autograder_dir)))
+    return Settings(
+        course_id=coursedir.get("course_id", "default_course"),
+        db_url=coursedir.get("db_url", f"sqlite:///{root / 'gradebook.db'}"),
+        exchange_root=Path(exchange.get("root", Exchange.root.default_value)),
+    )
+
+
+def open_gradebook(course: Course):
+    """The course's nbgrader Gradebook (use it in a ``with`` block)."""
+    from nbgrader.api import Gradebook
+
+    where = settings(course)
+    return Gradebook(where.db_url, where.course_id)
+
+
+def _course_env(course: Course) -> dict[str, str]:
+    return {"RNNCOURSE_EXCHANGE": str(course.exchange)} if course.exchange else {}
+
 
 def nbgrader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment nbgrader runs in: this Python's tools on PATH, CPU only."""
@@ -97,7 +176,7 @@ def run_nbgrader(
     proc = subprocess.run(
         cmd,
         cwd=course.autograder_dir,
-        env=nbgrader_env(env),
+        env=nbgrader_env({**_course_env(course), **(env or {})}),
         capture_output=True,
         text=True,
     )
@@ -133,10 +212,10 @@ def autograde(course: Course, lesson: str, students: list[str] | None = None) ->
 
 def scores(course: Course, lesson: str) -> dict[str, dict[str, tuple[float, float]]]:
     """Per student, per graded cell: ``(score, max_score)`` from the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     result: dict[str, dict[str, tuple[float, float]]] = {}
-    with Gradebook(_db_url(course)) as gb:
+    with open_gradebook(course) as gb:
         for student in gb.students:
             try:
                 submission = gb.find_submission_notebook(lesson, lesson, student.id)
@@ -144,8 +223,3 @@ def scores(course: Course, lesson: str) -> dict[str, dict[str, tuple[float, floa
                 continue
             result[student.id] = {g.name: (g.score, g.max_score) for g in submission.grades}
     return result
-
-
-def _db_url(course: Course) -> str:
-    default = f"sqlite:///{course.autograder_dir / 'gradebook.db'}"
-    return os.environ.get("RNNCOURSE_DB_URL") or default

@@ -1,0 +1,164 @@
+"""Submissions as zip files, for courses that collect work through an LMS.
+
+Without a shared exchange, a student runs ``rnncourse pack LESSON``, which writes
+``<lesson>__<student>.zip`` holding ``<lesson>/<lesson>.ipynb`` and
+``<lesson>/timestamp.txt`` (when it was packed, in UTC), and uploads that file
+to the LMS (Moodle, Canvas, ...). The instructor downloads every upload into one
+folder and runs ``rnncourse import-zips LESSON FOLDER``.
+
+The naming rule: a file name must END in ``<lesson>__<student>.zip``; whatever
+an LMS puts in front of it (a name, a submission number) is ignored, as long as
+it is separated by a character other than a letter or digit. Student ids are
+letters, digits and ``. _ @ -``. Inside, the notebook may sit at any depth
+(students who zip by hand); the timestamp, written on the student's machine,
+is read from beside it, and without one the submission counts as on time.
+Zip files are only ever read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .course import Course, CourseError
+
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024  # a bigger "notebook" in a zip is not one
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"  # nbgrader's own, so lateness is counted alike
+
+
+def zip_name(lesson: str, student: str) -> str:
+    return f"{lesson}__{student}.zip"
+
+
+def student_of(filename: str, lesson: str) -> str | None:
+    """The student id a zip's file name carries for ``lesson``, or None."""
+    match = re.fullmatch(
+        rf"(?:.*[^A-Za-z0-9])?{re.escape(lesson)}__({STUDENT_ID.pattern})\.zip", filename
+    )
+    return match.group(1) if match else None
+
+
+def check_student_id(student: str) -> str:
+    if not STUDENT_ID.fullmatch(student or ""):
+        raise CourseError(
+            f"{student!r} cannot be a student id: use letters, digits and . _ @ - "
+            "(pass --student ID)."
+        )
+    return student
+
+
+def pack(
+    course: Course, lesson: str, notebook: Path, *, student: str | None = None, out_dir: Path
+) -> Path:
+    """Write ``<lesson>__<student>.zip`` in ``out_dir`` from the student's notebook."""
+    course.check_lesson(lesson)
+    student = check_student_id(student or os.environ.get("USER") or getpass.getuser())
+    if not notebook.is_file():
+        raise CourseError(
+            f"{notebook} does not exist: name your notebook (rnncourse pack {lesson} PATH)."
+        )
+    content = notebook.read_bytes()
+    try:
+        json.loads(content)
+    except ValueError as err:
+        raise CourseError(f"{notebook} is not a notebook (invalid JSON: {err}).") from err
+    stamp = dt.datetime.now(dt.UTC).strftime(TIMESTAMP_FORMAT)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / zip_name(lesson, student)
+    partial = target.with_suffix(".zip.part")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{lesson}/{lesson}.ipynb", content)
+        zf.writestr(f"{lesson}/timestamp.txt", stamp)
+    partial.replace(target)  # a half-written zip never carries the final name
+    return target
+
+
+@dataclass
+class ImportReport:
+    imported: dict[str, Path] = field(default_factory=dict)  # student -> submitted folder
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, why)
+
+
+def _notebook_member(zf: zipfile.ZipFile, lesson: str) -> zipfile.ZipInfo:
+    """The one ``<lesson>.ipynb`` in a zip (macOS and Jupyter litter ignored)."""
+    found = [
+        info
+        for info in zf.infolist()
+        if PurePosixPath(info.filename).name == f"{lesson}.ipynb"
+        and not {"__MACOSX", ".ipynb_checkpoints"} & set(PurePosixPath(info.filename).parts)
+    ]
+    if not found:
+        raise ValueError(f"it holds no {lesson}.ipynb")
+    if len(found) > 1:
+        raise ValueError(f"it holds {len(found)} files named {lesson}.ipynb")
+    if found[0].file_size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"its {lesson}.ipynb is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
+    return found[0]
+
+
+def _read_zip(path: Path, lesson: str) -> tuple[bytes, str | None]:
+    """The notebook's bytes and the timestamp packed beside it (or None)."""
+    from nbgrader.utils import parse_utc
+
+    with zipfile.ZipFile(path) as zf:
+        member = _notebook_member(zf, lesson)
+        content = zf.read(member)
+        stamp_name = str(PurePosixPath(member.filename).with_name("timestamp.txt"))
+        stamp = zf.read(stamp_name).decode().strip() if stamp_name in zf.namelist() else None
+    json.loads(content)  # ValueError when it is not a notebook
+    if stamp is not None:
+        parse_utc(stamp)  # ValueError when nbgrader could not read it
+    return content, stamp
+
+
+def import_zips(course: Course, lesson: str, folder: Path, *, force: bool = False) -> ImportReport:
+    """Turn every ``...<lesson>__<student>.zip`` in ``folder`` into a submission in
+    ``autograder/submitted/<student>/<lesson>``, as ``nbgrader collect`` would.
+
+    A student already imported is left alone unless ``force``; two zips for one
+    student import neither (say which one counts by removing the other)."""
+    course.check()
+    course.check_lesson(lesson)
+    if not folder.is_dir():
+        raise CourseError(f"{folder} is not a folder of zip files.")
+    report = ImportReport()
+    by_student: dict[str, list[Path]] = {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        student = student_of(path.name, lesson)
+        if student is None:
+            report.skipped.append(
+                (path.name, f"its name does not end in {zip_name(lesson, 'STUDENT')}")
+            )
+        else:
+            by_student.setdefault(student, []).append(path)
+    for student, paths in sorted(by_student.items()):
+        if len(paths) > 1:
+            names = ", ".join(p.name for p in paths)
+            for path in paths:
+                report.skipped.append((path.name, f"{student} has {len(paths)} zips ({names})"))
+            continue
+        path = paths[0]
+        dest = course.submitted_dir(student, lesson)
+        if dest.exists() and not force:
+            report.skipped.append((path.name, "already imported (--force replaces it)"))
+            continue
+        try:
+            content, stamp = _read_zip(path, lesson)
+        except (zipfile.BadZipFile, ValueError, UnicodeDecodeError) as err:
+            report.skipped.append((path.name, f"not a usable submission: {err}"))
+            continue
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        (dest / f"{lesson}.ipynb").write_bytes(content)
+        if stamp is not None:
+            (dest / "timestamp.txt").write_text(stamp)
+        report.imported[student] = dest
+    return report
