@@ -11,8 +11,9 @@ Environment variables an instructor may set (all optional):
     RNNCOURSE_COURSE_ID   course id used by the exchange (default "rnncourse")
     RNNCOURSE_DB_URL      gradebook database URL (default: SQLite file
                           gradebook.db here); PostgreSQL works through the same
-                          setting, e.g.
-                          postgresql://user:password@db.example.org:5432/gradebook
+                          setting with the psycopg2 driver (SQLAlchemy 2.1's bare
+                          postgresql:// wants psycopg 3, which is not installed):
+                          postgresql+psycopg2://user:password@host:5432/gradebook
     RNNCOURSE_EXCHANGE    exchange folder for release/fetch/submit/collect
                           (default: nbgrader's /usr/local/share/nbgrader/exchange)
     RNNCOURSE_CELL_TIMEOUT  seconds one cell may run while autograding (default 120)

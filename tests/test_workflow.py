@@ -317,7 +317,7 @@ def postgres_url():
         conn.autocommit = True
         conn.cursor().execute("CREATE DATABASE gradebook")
         conn.close()
-        yield f"postgresql://postgres@127.0.0.1:{port}/gradebook"
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/gradebook"
     finally:
         pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(base, ignore_errors=True)
