@@ -143,7 +143,7 @@ def run(options) -> str:
         "(2 threads; H and lr as noted)."
     )
     header = ["model", "recipe", "device"] + [f"ppl {t:.1f}" for t in TARGETS]
-    header += ["epochs run, final train ppl", "PERF-NOTES (ppl 2.0 / 1.5)"]
+    header += ["epochs run, final train ppl (seed 0)", "PERF-NOTES (ppl 2.0 / 1.5)"]
     return notes + "\n\n" + report.table(header, rows)
 
 
@@ -164,9 +164,9 @@ def _row(name, recipe, device, runs, cap):
         seconds, epoch, held_out = sorted(got)[len(got) // 2]
         part = "" if len(got) == len(runs) else f", {len(got)}/{len(runs)} runs"
         cells.append(f"{report.median(times):.1f} s (epoch {epoch}, held-out {held_out:.1f}{part})")
-    last = runs[0]
-    state = "diverged" if last["diverged"] else f"{last['final_ppl']:.2f}"
-    cells.append(f"{last['epochs']} epochs in {last['seconds']:.0f} s, {state}")
+    first = runs[0]  # seed 0
+    state = "diverged" if first["diverged"] else f"{first['final_ppl']:.2f}"
+    cells.append(f"{first['epochs']} epochs in {first['seconds']:.0f} s, {state}")
     before = PERF_NOTES.get((name, kind, hidden))
     cells.append(" / ".join(before) if before else "-")
     return cells
