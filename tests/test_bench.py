@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import machine, notebooks, report, run_all
+from bench import lm_throughput, machine, notebooks, report, run_all
 from rnncourse import pick_device
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,3 +99,37 @@ def test_runs_as_a_script_and_as_a_module(monkeypatch, capsys):
         runpy.run_module("bench", run_name="__main__")
     assert exit_info.value.code == 0
     assert "--only NAME" in capsys.readouterr().out
+
+
+# No GPU here: the GPU columns are checked on made-up measurements.
+def test_notebook_table_reports_gpu_speedup_and_a_silent_cpu_fallback():
+    def result(seconds, device):
+        return {"seconds": seconds, "errors": [], "device": device}
+
+    runs = {
+        ("01_a", "cpu"): [result(80.0, "cpu")],
+        ("01_a", "fast"): [result(10.0, "cpu")],
+        ("01_a", "cuda"): [result(20.0, "cuda")],
+        ("02_b", "cpu"): [result(130.0, "cpu")],
+        ("02_b", "fast"): [result(12.0, "cpu")],
+        ("02_b", "cuda"): [result(125.0, "cpu")],  # USE_GPU on, but it ran on the CPU
+    }
+    options = run_all.Options(devices=["cpu", "cuda"])
+    text = notebooks._tables(["01_a", "02_b"], runs, options, 1)
+    assert "| 01_a | 80.0 | yes | 10.0 | 20.0 | 4.00x | yes |" in text
+    assert "| 02_b | 130.0 | NO (+10 s) | 12.0 | 125.0 | 1.04x | NO: cuda |" in text
+    assert "| whole course (sum of medians) | 210.0 | yes | 22.0 | 145.0 | 1.45x |" in text
+    assert "02_b, cuda: device line says 'cpu'" in text
+
+
+def test_throughput_table_compares_gpu_with_the_faster_cpu_setting():
+    options = run_all.Options(devices=["cpu", "cuda"], threads=2)
+    settings = lm_throughput.settings_for(options)
+    assert settings == [("cpu", 1), ("cpu", 2), ("cuda", 2)]
+    rates = {}
+    for name in ("scratch RNN", "nn.RNN", "nn.GRU", "nn.LSTM"):
+        rates[512, name, ("cpu", 1)] = [1000.0]
+        rates[512, name, ("cpu", 2)] = [2000.0]
+        rates[512, name, ("cuda", 2)] = [50000.0]
+    text = lm_throughput._tables(rates, (512,), settings, options, 1, 20_000)
+    assert "| nn.GRU | 512 | 1,000 | 2,000 | 2.00x | 50,000 | 25.00x |" in text
