@@ -14,12 +14,10 @@ gradebook on a real PostgreSQL server.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import glob
 import hashlib
 import html
-import io
 import json
 import os
 import pwd
@@ -42,11 +40,12 @@ from workflow_harness import (
     PARTIAL_MESSAGE,
     Student,
     answer,
+    ok,
+    rnncourse,
     tiny_course,
     utc_now,
 )
 
-from rnncourse import cli
 from rnncourse.course import open_gradebook, scores
 
 pytestmark = pytest.mark.timeout(1800)  # nbgrader on a busy 2-core machine is slow
@@ -60,20 +59,6 @@ CELL_SCORES = {  # the exact score of each test cell, per scenario
     "partial": {"test_add": 2.0, "test_double": 0.0},
 }
 FINAL = {**EXPECTED, "late": 4.5}  # late by under a day: 10 % of 5 points off
-
-
-def rnncourse(*args: str) -> tuple[int, str, str]:
-    """Run the ``rnncourse`` command in this process; (status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.main([str(a) for a in args])
-    return status, out.getvalue(), err.getvalue()
-
-
-def ok(*args: str) -> str:
-    status, out, err = rnncourse(*args)
-    assert status == 0, f"rnncourse {' '.join(map(str, args))} exited {status}:\n{out}\n{err}"
-    return out
 
 
 def fingerprint(*folders: Path) -> dict[str, str]:

@@ -8,7 +8,9 @@ through nbgrader quickly. Answers are written as overrides for
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 import os
 import shutil
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from lesson_harness import BLANK, REPO, make_submission
 
+from rnncourse import cli
 from rnncourse.course import Course, build
 
 LESSON = "00_tiny"
@@ -216,3 +219,21 @@ class Student:
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# ---- the rnncourse command ---------------------------------------------------------
+
+
+def rnncourse(*args) -> tuple[int, str, str]:
+    """Run the ``rnncourse`` command in this process; (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main([str(a) for a in args])
+    return status, out.getvalue(), err.getvalue()
+
+
+def ok(*args) -> str:
+    """Run ``rnncourse ARGS``, which must succeed; return what it printed."""
+    status, out, err = rnncourse(*args)
+    assert status == 0, f"rnncourse {' '.join(map(str, args))} exited {status}:\n{out}\n{err}"
+    return out
