@@ -21,7 +21,14 @@ Environment variables an instructor may set (all optional):
 Whatever runs a notebook here (autograde, generate_solution) gets
 ``RNNCOURSE_DEVICE=cpu``, so grades never depend on a GPU, and nbgrader itself
 sets ``NBGRADER_EXECUTION`` while autograding, which lessons read through
-``rnncourse.is_autograding()`` to shorten training.
+``rnncourse.is_autograding()`` to shorten training. (A Jupyter server started in
+this folder for the Formgrader reads this file too, so its kernels also run on
+the CPU: open the lessons from another folder to use a GPU.)
+
+Also configured here: the late penalty (``LatePenalty``, 10 % per started day),
+feedback without hidden tests (``HideHiddenTests``) and released solutions
+without hidden tests (``GenerateSolution.preprocessors``). The ``rnncourse``
+instructor commands (``rnncourse --help``) drive all of it.
 """
 
 import math
