@@ -133,9 +133,10 @@ def settings(course: Course) -> Settings:
     os.environ.update(_course_env(course))
     try:
         config = PyFileConfigLoader(CONFIG_NAME, path=str(course.autograder_dir)).load_config()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    finally:  # put back only what changed: other threads may be reading os.environ
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        os.environ.update({k: v for k, v in saved.items() if os.environ.get(k) != v})
     coursedir, exchange = config.CourseDirectory, config.Exchange
     root = Path(coursedir.get("root", str(course.autograder_dir)))
     return Settings(
