@@ -84,7 +84,8 @@ def section(figures: dict, command: str, before: str, after: str, loads) -> str:
             "",
             f"--jobs {jobs} / --jobs 1: "
             f"{report.ratio(figures['sequential'], figures['parallel'])} the throughput; "
-            "the scores of the two runs were identical.",
+            "the scores of the two runs were identical. The runs follow each other "
+            "(--jobs 1 first), so a change of load between them moves the ratio.",
         ]
     )
 
