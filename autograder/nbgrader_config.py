@@ -17,6 +17,9 @@ Environment variables an instructor may set (all optional):
     RNNCOURSE_EXCHANGE    exchange folder for release/fetch/submit/collect
                           (default: nbgrader's /usr/local/share/nbgrader/exchange)
     RNNCOURSE_CELL_TIMEOUT  seconds one cell may run while autograding (default 120)
+    RNNCOURSE_SANDBOX     auto (default), on or off: run student code in a
+                          bubblewrap sandbox (rnncourse.sandbox)
+    RNNCOURSE_KERNEL_MEMORY  address-space limit of a grading kernel (default 4G)
 
 Whatever runs a notebook here (autograde, generate_solution) gets
 ``RNNCOURSE_DEVICE=cpu``, so grades never depend on a GPU, and nbgrader itself
@@ -24,6 +27,12 @@ sets ``NBGRADER_EXECUTION`` while autograding, which lessons read through
 ``rnncourse.is_autograding()`` to shorten training. (A Jupyter server started in
 this folder for the Formgrader reads this file too, so its kernels also run on
 the CPU: open the lessons from another folder to use a GPU.)
+
+Autograding executes notebooks with ``rnncourse.safe_execute.SafeExecute``
+instead of nbgrader's ``Execute``: a sandboxed kernel with memory and output
+limits, named timeouts, kernel deaths that fail every later cell, and checks
+that the notebook did not replace what the tests rely on (README, "What the
+autograder protects").
 
 Also configured here: the late penalty (``LatePenalty``, 10 % per started day),
 feedback without hidden tests (``HideHiddenTests``) and released solutions
@@ -34,16 +43,21 @@ instructor commands (``rnncourse --help``) drive all of it.
 import math
 import os
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
     ClearHiddenTests,
     ClearMarkScheme,
     ClearOutput,
     GetGrades,
+    IgnorePattern,
     IncludeHeaderFooter,
+    LimitOutput,
     LockCells,
     NbGraderPreprocessor,
+    SaveAutoGrades,
 )
 from traitlets import Float
 
@@ -71,6 +85,17 @@ os.environ["RNNCOURSE_DEVICE"] = "cpu"
 # Grading: a cell that runs too long is stopped and counts as an error.
 c.Execute.timeout = int(os.environ.get("RNNCOURSE_CELL_TIMEOUT", "120"))
 c.Execute.interrupt_on_timeout = True
+# Student code is untrusted: nbgrader's default pipeline with SafeExecute in
+# place of Execute (named by string: rnncourse is imported only to autograde).
+c.Autograde.autograde_preprocessors = [
+    "rnncourse.safe_execute.SafeExecute",
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
 # A student who deleted a graded cell gets it back from the gradebook.
 c.OverwriteCells.add_missing_cells = True
 # Released notebooks carry no outputs.

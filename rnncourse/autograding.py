@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from . import intake
 from .course import Course, CourseError, open_gradebook, run_nbgrader, settings
 from .submission_check import check_submission, problems
 
@@ -85,7 +86,11 @@ def _crashes(course: Course, lesson: str, student: str) -> list[tuple[str, dict]
 def errors_check(course: Course, lesson: str, student: str) -> list[str]:
     """Cells that crashed or timed out, named with the exception."""
     said = []
+    from .safe_execute import REPORTED_ERRORS
+
     for name, error in _crashes(course, lesson, student):
+        if error.get("ename") in REPORTED_ERRORS | {"KeyboardInterrupt"}:
+            continue  # execution_check tells these (a timeout interrupts the cell)
         if error.get("ename") in TIMEOUT_ERRORS:
             said.append(f"{name} timed out")
         else:
@@ -116,7 +121,14 @@ def structure_check(course: Course, lesson: str, student: str) -> list[str]:
         return [str(err)]
 
 
-CHECKS: tuple[Check, ...] = (late_check, errors_check, structure_check)
+def execution_check(course: Course, lesson: str, student: str) -> list[str]:
+    """Timeouts, kernel deaths, dropped output and faked tests (rnncourse.safe_execute)."""
+    from .safe_execute import execution_problems
+
+    return execution_problems(_autograded_cells(course, lesson, student))
+
+
+CHECKS: tuple[Check, ...] = (late_check, execution_check, errors_check, structure_check)
 
 
 def _unverified(course: Course, lesson: str, student: str) -> str | None:
@@ -236,8 +248,15 @@ def autograde_class(
     todo = sorted(set(students)) if students else submitted
     if not todo:
         raise CourseError(f"no submissions of {lesson} to grade: collect or import-zips first.")
+    from . import sandbox
+
+    try:  # a sandbox that is required but unusable stops everything, here
+        sandbox.policy()
+    except (sandbox.SandboxError, ValueError) as err:
+        raise CourseError(str(err)) from None
     _prepare_gradebook(course, lesson, todo)
     env = worker_env(course, jobs)
+    unreadable = {s: why for s in todo if (why := intake.submission_problem(course, lesson, s))}
 
     outcome = {}
     with (
@@ -246,17 +265,24 @@ def autograde_class(
         ) as bar,
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
-        futures = {pool.submit(_grade_one, course, lesson, s, env): s for s in todo}
+        bar.update(len(unreadable))  # nothing to run for these
+        futures = {
+            pool.submit(_grade_one, course, lesson, s, env): s for s in todo if s not in unreadable
+        }
         for future in as_completed(futures):
             outcome[futures[future]] = future.result()
             bar.update()
-    for student in todo:  # a lock that outlasted the timeout: once more, alone
+    for student in outcome:  # a lock that outlasted the timeout: once more, alone
         proc = outcome[student]
         if proc.returncode != 0 and "database is locked" in proc.stdout + proc.stderr:
             outcome[student] = _grade_one(course, lesson, student, env)
 
     results = []
     for student in todo:
+        if student in unreadable:  # zero, and why, rather than "not graded"
+            max_score = intake.record_zero(course, lesson, student)
+            results.append(StudentResult(student, 0.0, max_score, problems=[unreadable[student]]))
+            continue
         why = _unverified(course, lesson, student)
         if why is None and outcome[student].returncode == 0:
             results.append(summarise(course, lesson, student, checks))
