@@ -7,9 +7,10 @@
 
 Benchmarks, in the order they run: throughput (lm_throughput.py), perplexity
 (time_to_perplexity.py), notebooks (notebooks.py), and autograde
-(autograde_throughput.py, written separately; run as its own program when it
-is present). Each section of RESULTS.md starts with the machine and the load
-average before and after the run.
+(autograde_throughput.py, written separately; run as its own program with
+--quick and --output passed on, when it is present). Each section of
+RESULTS.md starts with the machine and the load average before and after the
+run.
 """
 
 from __future__ import annotations
@@ -109,12 +110,19 @@ def section(title: str, command: str, before: str, after: str, loads, body: str)
     )
 
 
-def run_autograde(args) -> int:
+def autograde_command(args: argparse.Namespace) -> list[str]:
     """The autograding benchmark is its own program; it writes its own section."""
+    cmd = [sys.executable, str(AUTOGRADE_SCRIPT)] + (["--quick"] if args.quick else [])
+    if args.output is not None:
+        cmd += ["--output", str(args.output)]
+    return cmd
+
+
+def run_autograde(args: argparse.Namespace) -> int:
     if not AUTOGRADE_SCRIPT.is_file():
         print(f"autograde: {AUTOGRADE_SCRIPT.name} is not there yet; skipped")
         return 0
-    cmd = [sys.executable, str(AUTOGRADE_SCRIPT)] + (["--quick"] if args.quick else [])
+    cmd = autograde_command(args)
     print(f"autograde: {' '.join(cmd)}", flush=True)
     return subprocess.run(cmd, cwd=BENCH_DIR.parent).returncode
 

@@ -84,16 +84,37 @@ def test_asking_for_a_missing_gpu_is_a_clear_error(capsys):
     assert "sees no CUDA GPU" in capsys.readouterr().err
 
 
-def test_runs_as_a_script_and_as_a_module(monkeypatch, capsys):
+@pytest.mark.parametrize("script", ["run_all.py", "autograde_throughput.py"])
+def test_scripts_start(script):
+    """Each script runs as a program (its imports resolve); --help does no work."""
     proc = subprocess.run(
-        [sys.executable, "bench/run_all.py", "--help"],
+        [sys.executable, f"bench/{script}", "--help"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "--only NAME" in proc.stdout and "--quick" in proc.stdout
+    assert "--quick" in proc.stdout
+
+
+def test_run_all_hands_quick_and_output_to_the_autograde_script(tmp_path):
+    """Its quick mode grades 4 students (~20 s on a quiet machine, minutes on a busy
+    one), too slow for this smoke test: check the command run_all gives it."""
+    out = tmp_path / "R.md"
+    args = run_all.parse_args(["--quick", "--only", "autograde", "--output", str(out)])
+    script = str(run_all.AUTOGRADE_SCRIPT)
+    assert run_all.autograde_command(args) == [
+        sys.executable,
+        script,
+        "--quick",
+        "--output",
+        str(out),
+    ]
+    assert run_all.autograde_command(run_all.parse_args([])) == [sys.executable, script]
+
+
+def test_runs_as_a_module(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["python -m bench", "--help"])
     with pytest.raises(SystemExit) as exit_info:  # `python -m bench`, without a new process
         runpy.run_module("bench", run_name="__main__")
