@@ -194,10 +194,10 @@ def _run_autograde(args: argparse.Namespace) -> int:
     results = autograding.autograde_class(
         _course(args), args.lesson, students=args.student, jobs=args.jobs
     )
-    print(autograding.format_summary(results))
     from .sandbox import policy  # imports jupyter_client: only when grading
 
     print(policy().describe())
+    print(autograding.format_summary(results))
     missed = [r.student for r in results if not r.graded and r.problems != ["no submission"]]
     if missed:
         print(f"not graded: {', '.join(missed)}", file=sys.stderr)
