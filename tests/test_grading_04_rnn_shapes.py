@@ -1,0 +1,123 @@
+"""Lesson 04 (nn.RNN and its shapes) through nbgrader autograde: the reference,
+shortcut attempts, differently written correct answers, typical mistakes, and a
+blank notebook each get the score they deserve on every test cell."""
+
+from lesson_harness import BLANK, grade_lesson, max_scores
+
+LESSON = "04_rnn_shapes"
+EXERCISES = ["rnn_output_shapes", "load_scratch_params", "last_valid_output"]
+
+SUBMISSIONS = {
+    "reference": {},
+    # reading the shapes off a real nn.RNN; the course's reference answers
+    "forbidden": {
+        "rnn_output_shapes": """
+            rnn = nn.RNN(input_size, hidden_size, num_layers=num_layers,
+                         bidirectional=bidirectional, batch_first=batch_first)
+            x = torch.zeros((batch, seq_len, input_size) if batch_first
+                            else (seq_len, batch, input_size))
+            output, h_n = rnn(x)
+            return {"output": tuple(output.shape), "h_n": tuple(h_n.shape)}
+        """,
+        "load_scratch_params": "rnncourse.load_scratch_params(rnn, params)",
+        "last_valid_output": "return rnncourse.last_valid_output(output, lengths, batch_first)",
+    },
+    # Correct, but written another way.
+    "alternative": {
+        "rnn_output_shapes": """
+            num_directions = 1 + int(bidirectional)
+            first_two = [batch, seq_len] if batch_first else [seq_len, batch]
+            return {"output": tuple(first_two + [num_directions * hidden_size]),
+                    "h_n": tuple([num_directions * num_layers, batch, hidden_size])}
+        """,
+        # load_state_dict, with the bias split between the two torch biases
+        "load_scratch_params": """
+            W_xh, W_hh, b_h = params[0], params[1], params[2]
+            rnn.load_state_dict({
+                "weight_ih_l0": W_xh.t().contiguous(),
+                "weight_hh_l0": W_hh.t().contiguous(),
+                "bias_ih_l0": b_h / 2,
+                "bias_hh_l0": b_h / 2,
+            })
+        """,
+        # gather instead of fancy indexing
+        "last_valid_output": """
+            out = output if batch_first else output.transpose(0, 1)
+            idx = torch.as_tensor(lengths, device=out.device) - 1
+            idx = idx.view(-1, 1, 1).expand(-1, 1, out.shape[2])
+            return out.gather(1, idx).squeeze(1)
+        """,
+    },
+    # Typical mistakes, one per exercise.
+    "wrong_a": {
+        # h_n made batch-first too
+        "rnn_output_shapes": """
+            D = 2 if bidirectional else 1
+            if batch_first:
+                return {"output": (batch, seq_len, D * hidden_size),
+                        "h_n": (batch, D * num_layers, hidden_size)}
+            return {"output": (seq_len, batch, D * hidden_size),
+                    "h_n": (D * num_layers, batch, hidden_size)}
+        """,
+        # b_h in both torch biases: added twice
+        "load_scratch_params": """
+            W_xh, W_hh, b_h, _, _ = params
+            with torch.no_grad():
+                rnn.weight_ih_l0.copy_(W_xh.T)
+                rnn.weight_hh_l0.copy_(W_hh.T)
+                rnn.bias_ih_l0.copy_(b_h)
+                rnn.bias_hh_l0.copy_(b_h)
+        """,
+        # the padded end
+        "last_valid_output": """
+            out = output if batch_first else output.transpose(0, 1)
+            return out[:, -1]
+        """,
+    },
+    "wrong_b": {
+        # D forgotten
+        "rnn_output_shapes": """
+            if batch_first:
+                output = (batch, seq_len, hidden_size)
+            else:
+                output = (seq_len, batch, hidden_size)
+            return {"output": output, "h_n": (num_layers, batch, hidden_size)}
+        """,
+        # reshape where a transpose is needed
+        "load_scratch_params": """
+            W_xh, W_hh, b_h, _, _ = params
+            with torch.no_grad():
+                rnn.weight_ih_l0.copy_(W_xh.reshape(rnn.weight_ih_l0.shape))
+                rnn.weight_hh_l0.copy_(W_hh.reshape(rnn.weight_hh_l0.shape))
+                rnn.bias_ih_l0.copy_(b_h)
+                rnn.bias_hh_l0.zero_()
+        """,
+        # lengths used as indices: one step too far
+        "last_valid_output": """
+            out = output if batch_first else output.transpose(0, 1)
+            last = torch.as_tensor(lengths).clamp(max=out.shape[1] - 1)
+            return out[torch.arange(out.shape[0]), last]
+        """,
+    },
+    "blank": BLANK,
+}
+
+FULL_MARKS = {"reference", "alternative"}
+
+
+def test_autograde_scores(tmp_path):
+    got = grade_lesson(LESSON, SUBMISSIONS, tmp_path)
+    points = max_scores(LESSON)
+    assert set(points) == {f"test_{name}" for name in EXERCISES}
+    expected = {}
+    for student, answers in SUBMISSIONS.items():
+        if student in FULL_MARKS:
+            failed = set()
+        elif answers is BLANK:
+            failed = set(EXERCISES)
+        else:
+            failed = set(answers)
+        expected[student] = {
+            f"test_{name}": 0.0 if name in failed else points[f"test_{name}"] for name in EXERCISES
+        }
+    assert got == expected
