@@ -1,0 +1,243 @@
+"""A private JupyterLab server on a temporary copy of the course, for the browser tests.
+
+Everything the server, its kernels and nbgrader read or write lives under one
+temporary folder, so the repository and the user's own Jupyter setup are never
+touched:
+
+    <tmp>/course/            the server's root: a copy of solutions/, lessons/,
+                             datasets/ and autograder/nbgrader_config.py
+    <tmp>/course/e2e/        notebooks the scenarios open, one folder each
+    <tmp>/course/student/    the student's side of the exchange (fetched lessons)
+    <tmp>/exchange/          the nbgrader exchange (release, submit, collect)
+    <tmp>/jupyter/           JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR, runtime, settings
+    <tmp>/home/              HOME (matplotlib, IPython and pip caches)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil  # a dependency of ipykernel
+from nbgrader.utils import get_username
+
+from rnncourse.course import Course, run_nbgrader
+
+REPO = Path(__file__).resolve().parents[2]
+COURSE_ID = "rnncourse"
+STUDENT = get_username()  # the exchange files a submission under the OS user who made it
+
+# JupyterLab settings for a quiet, predictable page: no news or update
+# notifications over the dialogs, and every cell kept in the page (by default
+# JupyterLab renders only the cells near the viewport, so the n-th cell in the
+# DOM would not be the n-th cell of the notebook).
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def copy_course(dest: Path) -> Course:
+    """Copy what a course folder needs (never the gradebook or student work) into ``dest``."""
+    for folder in ("solutions", "lessons", "datasets"):
+        shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns(".*"))
+    (dest / "autograder").mkdir(parents=True)
+    shutil.copy(REPO / "autograder" / "nbgrader_config.py", dest / "autograder")
+    return Course(dest)
+
+
+@dataclass
+class LabServer:
+    """A running ``jupyter lab``: its URL and token, its folders and its process."""
+
+    tmp: Path
+    port: int
+    token: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def course(self) -> Course:
+        return Course(self.tmp / "course")
+
+    @property
+    def root(self) -> Path:
+        return self.tmp / "course"
+
+    @property
+    def exchange(self) -> Path:
+        return self.tmp / "exchange"
+
+    @property
+    def student_dir(self) -> Path:
+        return self.root / "student"
+
+    @property
+    def log_path(self) -> Path:
+        return self.tmp / "jupyter-lab.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str = "lab") -> str:
+        """A page of the server; ``reset`` starts from an empty workspace (no restored tabs)."""
+        sep = "&" if "?" in path else "?"
+        return f"{self.base_url}/{path}{sep}reset&token={self.token}"
+
+    def env(self) -> dict[str, str]:
+        """The environment of the server, its kernels and the nbgrader commands."""
+        jupyter = self.tmp / "jupyter"
+        env = dict(os.environ)
+        env.pop("MPLBACKEND", None)  # kernels must use the inline backend, as for a student
+        env.update(
+            {
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+                "HOME": str(self.tmp / "home"),
+                "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
+                "JUPYTER_DATA_DIR": str(jupyter / "data"),
+                "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+                "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "config" / "lab" / "user-settings"),
+                "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
+                "IPYTHONDIR": str(jupyter / "ipython"),
+                "RNNCOURSE_DEVICE": "cpu",
+                # the instructor's side: autograder/nbgrader_config.py reads these
+                "RNNCOURSE_COURSE_ID": COURSE_ID,
+                "RNNCOURSE_EXCHANGE": str(self.exchange),
+            }
+        )
+        return env
+
+    def prepare(self) -> None:
+        """Copy the course and write the private Jupyter configuration."""
+        copy_course(self.root)
+        (self.root / "e2e").mkdir()
+        self.student_dir.mkdir()
+        self.exchange.mkdir()
+        (self.tmp / "home").mkdir()
+        env = self.env()
+        config_dir = Path(env["JUPYTER_CONFIG_DIR"])
+        for name, values in LAB_SETTINGS.items():
+            path = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / f"{name}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
+        # The student's side: the Assignments panel reads nbgrader_config.py from
+        # the server's root or the Jupyter config folder; the course's own config
+        # (autograder/) is the instructor's.
+        (config_dir / "nbgrader_config.py").write_text(
+            "c = get_config()  # noqa: F821\n"
+            f"c.Exchange.root = {str(self.exchange)!r}\n"
+            f"c.Exchange.assignment_dir = {str(self.student_dir)!r}\n"
+            f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        )
+
+    def start(self, timeout: float = 180.0) -> None:
+        """Start ``jupyter lab`` and wait until its API answers."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--ServerApp.allow_root=True",  # CI containers often run as root
+        ]
+        log = self.log_path.open("w")
+        # The working folder is autograder/: the Formgrader reads the course's
+        # nbgrader_config.py from there, and the course root must lie inside the
+        # server's root (it does: autograder/ is a subfolder of course/).
+        self.process = subprocess.Popen(
+            cmd,
+            cwd=self.root / "autograder",
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped as a whole
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"jupyter lab exited with code {self.process.returncode} before it "
+                    f"answered:\n{self.log_tail()}"
+                )
+            try:
+                self.api("GET", "api/status")
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        raise TimeoutError(f"jupyter lab did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def api(self, method: str, path: str) -> object:
+        """Call the server's REST API; returns the decoded JSON answer (None if empty)."""
+        request = urllib.request.Request(
+            f"{self.base_url}/{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            body = answer.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel, so that the next scenario has the CPU to itself."""
+        for kernel in self.api("GET", "api/kernels"):
+            try:
+                self.api("DELETE", f"api/kernels/{kernel['id']}")
+            except urllib.error.HTTPError as e:
+                if e.code != 404:  # 404: it stopped on its own meanwhile
+                    raise
+
+    def stop(self) -> None:
+        """Stop the server and everything it started, politely first."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        # Kernels run in sessions of their own: remember them before the server goes.
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
+        os.killpg(self.process.pid, signal.SIGTERM)  # the server shuts its kernels down
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        _gone, alive = psutil.wait_procs(children, timeout=10)
+        for child in alive:
+            child.kill()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text[-chars:]
+
+    def place_notebook(self, scenario: str, name: str, notebook: dict) -> str:
+        """Write a notebook for a scenario; returns its path relative to the server's root."""
+        path = self.root / "e2e" / scenario / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(notebook, ensure_ascii=False, indent=1))
+        return path.relative_to(self.root).as_posix()
+
+    def nbgrader(self, *args: str) -> subprocess.CompletedProcess:
+        """Run an instructor's ``nbgrader`` command in the course copy (raises on failure)."""
+        return run_nbgrader(self.course, *args, env=self.env())
