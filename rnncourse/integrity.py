@@ -248,10 +248,10 @@ def replaced_builtins() -> list[str]:
 
 def _library_roots() -> list[str]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix}
-    for top in ("IPython", "ipykernel", "rnncourse"):
+    for top in ("IPython", "ipykernel", "matplotlib_inline", "rnncourse"):
         folder = _package_dir(top)
-        if folder:
-            roots.add(os.path.dirname(folder))
+        if folder:  # the package itself: an editable rnncourse sits beside course folders
+            roots.add(folder)
     return [os.path.realpath(r) for r in roots]
 
 

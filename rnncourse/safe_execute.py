@@ -38,7 +38,7 @@ from queue import Empty
 from time import monotonic
 
 from jupyter_core.utils import ensure_async, run_sync
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import v4
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
@@ -168,6 +168,10 @@ class SafeExecute(Execute):
             self._death = f"cell {name} ({cause})"
             cell.outputs.append(_error(DIED, f"kernel died in cell {name}: {cause}"))
             return cell, resources
+        except CellTimeoutError:  # interrupted, but the cell did not finish within iopub_timeout
+            said = f"cell {name} timed out after {self.timeout} s"
+            cell.outputs.append(_error(TIMEOUT, said))
+            self._timed_out = True
         finally:
             if self._dropped:
                 cell.outputs.append(
