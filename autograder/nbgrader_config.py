@@ -19,7 +19,7 @@ Environment variables an instructor may set (all optional):
     RNNCOURSE_CELL_TIMEOUT  seconds one cell may run while autograding (default 120)
     RNNCOURSE_SANDBOX     auto (default), on or off: run student code in a
                           bubblewrap sandbox (rnncourse.sandbox)
-    RNNCOURSE_KERNEL_MEMORY  address-space limit of a grading kernel (default 4G)
+    RNNCOURSE_KERNEL_MEMORY  memory a grading kernel may allocate (default 4G)
 
 Whatever runs a notebook here (autograde, generate_solution) gets
 ``RNNCOURSE_DEVICE=cpu``, so grades never depend on a GPU, and nbgrader itself

@@ -181,7 +181,9 @@ def _add_autograde(sub) -> None:
         "N at a time, verify that every submission has its grades, and print a summary: "
         "score (after late penalties), max, failures (tests short of full marks), errors "
         "(cells that crashed or timed out) and problems. Exit status 1 when a submission "
-        "could not be graded.",
+        "could not be graded. Student code runs in a sandbox with limits "
+        "(RNNCOURSE_SANDBOX, RNNCOURSE_KERNEL_MEMORY, RNNCOURSE_CELL_TIMEOUT; README: "
+        "'What the autograder protects').",
     )
     parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="students at once")
     parser.add_argument(

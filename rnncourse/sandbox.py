@@ -15,16 +15,18 @@ which nbgrader's execute step uses during ``nbgrader autograde`` (see
 - as an unprivileged user in its own user, PID, IPC and UTS namespaces, with
   a scrubbed environment (no database URLs, no tokens) and killed with its
   parent;
-- under resource limits: address space (``RNNCOURSE_KERNEL_MEMORY``, default
-  4G), size of one written file (1 GiB) and of ``/tmp`` (512 MiB), so a
-  student who allocates too much gets a MemoryError in their own kernel.
+- under resource limits: allocated memory (``RNNCOURSE_KERNEL_MEMORY``,
+  default 4G, as RLIMIT_DATA: the heap and private mappings that allocations
+  use, not shared libraries, so CUDA builds of torch still load), size of one
+  written file (1 GiB) and of ``/tmp`` (512 MiB), so a student who allocates
+  too much gets a MemoryError in their own kernel.
 
 Settings (environment variables of the grading process):
 
     RNNCOURSE_SANDBOX        auto (default): the sandbox where bwrap works,
                              else run unsandboxed with a warning; on: refuse
                              to grade without it; off: never sandbox
-    RNNCOURSE_KERNEL_MEMORY  address-space limit of a kernel, e.g. 4G, 3000M;
+    RNNCOURSE_KERNEL_MEMORY  memory a kernel may allocate, e.g. 4G, 3000M;
                              0 for none (the limit applies with or without
                              the sandbox)
 """
@@ -45,7 +47,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 SANDBOX_ENV = "RNNCOURSE_SANDBOX"
 MEMORY_ENV = "RNNCOURSE_KERNEL_MEMORY"
-DEFAULT_MEMORY = "4G"  # a lesson kernel with torch peaks near 1.5 GiB of address space
+DEFAULT_MEMORY = "4G"  # a lesson kernel with torch allocates well under 1 GiB
 FILE_SIZE_LIMIT = 1 << 30  # bytes one file written by the kernel may reach
 TMP_SIZE = 512 << 20  # bytes of the sandbox's private /tmp and /dev/shm
 SANDBOX_UID = 65534  # "nobody" inside the sandbox
@@ -90,7 +92,7 @@ _LIMITS_LAUNCHER = """\
 import os, resource, sys
 memory, file_size = int(sys.argv[1]), int(sys.argv[2])
 if memory:
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
 resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
 os.execv(sys.argv[3], sys.argv[3:])
 """
@@ -125,7 +127,7 @@ class Policy:
     """How kernels run: sandboxed or not, with which memory limit, and why."""
 
     sandbox: bool
-    memory: int  # bytes of address space, 0 for no limit
+    memory: int  # bytes a kernel may allocate (RLIMIT_DATA), 0 for no limit
     reason: str  # why there is no sandbox ("" when there is one)
 
     def describe(self) -> str:
@@ -263,6 +265,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.policy = policy()
         self.run_dir: Path | None = None
+        if not self.policy.sandbox:  # plain `nbgrader autograde` says so in its log
+            self.log.warning(self.policy.describe())
         if self.policy.sandbox:
             self.run_dir = Path(tempfile.mkdtemp(prefix="rnnk-"))  # short: socket paths
             self.transport = "ipc"

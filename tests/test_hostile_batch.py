@@ -10,7 +10,7 @@ the sandbox-breaking student without the sandbox, as plain nbgrader would:
 that student then raises their own score in the gradebook.
 
 Cells may run 10 s here (RNNCOURSE_CELL_TIMEOUT) and kernels get 2 GiB of
-address space (RNNCOURSE_KERNEL_MEMORY), enough for this lesson.
+memory (RNNCOURSE_KERNEL_MEMORY), enough for this lesson.
 """
 
 from __future__ import annotations
