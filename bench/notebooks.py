@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from bench import report
 from rnncourse.course import Course
@@ -76,10 +77,15 @@ def execute(path: Path, mode: str) -> dict:
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    start = time.perf_counter()
-    client.execute(env=kernel_env(mode))
-    seconds = time.perf_counter() - start
     errors, text = [], []
+    start = time.perf_counter()
+    try:
+        client.execute(env=kernel_env(mode))
+    except CellTimeoutError:  # the run stops there; the other lessons still run
+        errors.append(f"a cell ran longer than {CELL_TIMEOUT} s; the run was stopped")
+    except DeadKernelError as exc:
+        errors.append(f"the kernel died: {exc}")
+    seconds = time.perf_counter() - start
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":

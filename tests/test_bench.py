@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
@@ -59,6 +60,18 @@ def test_update_section_refuses_a_half_deleted_section(tmp_path):
     path.write_text(report.begin_marker("notebooks") + "\nold text, end marker deleted\n")
     with pytest.raises(ValueError, match="only one of the markers"):
         report.update_section(path, "notebooks", "new")
+
+
+def test_a_cell_that_runs_too_long_is_a_failed_run_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setattr(notebooks, "CELL_TIMEOUT", 2)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, path)
+    result = notebooks.execute(path, "cpu")
+    assert "a cell ran longer than 2 s; the run was stopped" in result["errors"]
+    assert result["seconds"] < 60
+    assert not notebooks._passed(result, "cpu")
 
 
 def test_device_line_matches_what_pick_device_prints(capsys, monkeypatch):
