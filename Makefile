@@ -31,8 +31,9 @@ venv: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab lessons/
 
+# Tests run in parallel workers (notebook kernels use one torch thread each).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 build: $(STAMP)
 	$(BIN)/rnncourse build
