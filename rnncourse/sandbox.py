@@ -47,7 +47,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 SANDBOX_ENV = "RNNCOURSE_SANDBOX"
 MEMORY_ENV = "RNNCOURSE_KERNEL_MEMORY"
-DEFAULT_MEMORY = "4G"  # a lesson kernel with torch allocates well under 1 GiB
+DEFAULT_MEMORY = "4G"  # each lesson's kernel, autograding, allocates about 0.5 GiB
 FILE_SIZE_LIMIT = 1 << 30  # bytes one file written by the kernel may reach
 TMP_SIZE = 512 << 20  # bytes of the sandbox's private /tmp and /dev/shm
 SANDBOX_UID = 65534  # "nobody" inside the sandbox
@@ -218,8 +218,9 @@ def bwrap_argv(workdir: Path, run_dir: Path) -> list[str]:
     for path in (run_dir, workdir):
         argv += ["--bind", str(path), str(path)]
     # jupyter_client names its own PID, which means nothing in the sandbox's PID
-    # namespace: ipykernel would take the sandbox's init for a dead parent.
-    argv += ["--unsetenv", "JPY_PARENT_PID"]
+    # namespace; the kernel's parent there is the sandbox's init, PID 1, which
+    # ipykernel does not watch (bwrap --die-with-parent does the watching).
+    argv += ["--setenv", "JPY_PARENT_PID", "1"]
     argv += ["--dir", "/tmp/home", "--chdir", str(workdir)]
     argv += ["--remount-ro", "/"]  # the skeleton around the binds: no new files there
     return argv
