@@ -164,7 +164,8 @@ def nbgrader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)  # nbgrader shells out to `alembic`
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     env["RNNCOURSE_DEVICE"] = "cpu"
-    env.setdefault("MPLBACKEND", "Agg")
+    # kernels draw with the inline backend, so plots reach notebooks and feedback as images
+    env.pop("MPLBACKEND", None)
     env.update(extra or {})
     return env
 

@@ -162,8 +162,9 @@ def execute_notebook(path: Path, *, timeout: int = 300, env: dict[str, str] | No
 
     nb = nbformat.read(path, as_version=4)
     saved = dict(os.environ)
+    kernel_env = nbgrader_env(env)  # read before os.environ is swapped below
     os.environ.clear()
-    os.environ.update(nbgrader_env(env))
+    os.environ.update(kernel_env)
     try:
         client = NotebookClient(
             nb,
