@@ -137,6 +137,14 @@ def _passed(result: dict, mode: str) -> bool:
     return not result["errors"] and result["device"] == wanted
 
 
+def _why_failed(result: dict, mode: str) -> list[str]:
+    wanted = "cuda" if mode == "cuda" else "cpu"
+    why = list(result["errors"])
+    if result["device"] != wanted:
+        why.append(f"asked for {wanted}, but the device line says {result['device']!r}")
+    return why
+
+
 def _times(runs, lesson, mode):
     return [r["seconds"] for r in runs[lesson, mode]]
 
@@ -174,7 +182,7 @@ def _tables(lessons, runs, options, repeat):
     course.append("")
     rows.append(course)
     problems = [
-        f"- {lesson}, {mode}: device line says {r['device']!r}; " + "; ".join(r["errors"] or ["-"])
+        f"- {lesson}, {mode}: " + "; ".join(_why_failed(r, mode))
         for (lesson, mode), results in runs.items()
         for r in results
         if not _passed(r, mode)

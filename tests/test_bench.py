@@ -153,7 +153,7 @@ def test_notebook_table_reports_gpu_speedup_and_a_silent_cpu_fallback():
     assert "| 01_a | 80.0 | yes | 10.0 | 20.0 | 4.00x | yes |" in text
     assert "| 02_b | 130.0 | NO (+10 s) | 12.0 | 125.0 | 1.04x | NO: cuda |" in text
     assert "| whole course (sum of medians) | 210.0 | yes | 22.0 | 145.0 | 1.45x |" in text
-    assert "02_b, cuda: device line says 'cpu'" in text
+    assert "02_b, cuda: asked for cuda, but the device line says 'cpu'" in text
 
 
 def test_throughput_table_compares_gpu_with_the_faster_cpu_setting():
