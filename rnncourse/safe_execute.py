@@ -14,7 +14,7 @@ pipeline (``autograder/nbgrader_config.py``), so it applies to
   ``DeadKernelError`` in the cell that killed it, naming the likely cause, and a
   ``NotRun`` error in every later code cell, so no later test can count as
   passed;
-- each cell keeps at most ``max_output_bytes`` of output (default 1 MB) while
+- each cell keeps at most ``max_output_chars`` of output (default a million) while
   it streams in, then a note of how much was dropped; errors are always kept;
 - just before each graded test cell, ``rnncourse.integrity`` checks inside the
   kernel that the notebook has not replaced what tests rely on; afterwards
@@ -118,7 +118,7 @@ def errors_first(cell) -> None:
 class SafeExecute(Execute):
     """nbgrader's Execute with a sandboxed kernel, limits and integrity checks."""
 
-    max_output_bytes = Integer(
+    max_output_chars = Integer(
         1_000_000, help="Characters of output one cell may keep; the rest is dropped."
     ).tag(config=True)
     check_integrity = Bool(
@@ -199,7 +199,7 @@ class SafeExecute(Execute):
         if msg["msg_type"] == "error":  # never drop an error: the grade depends on it
             return super().output(outs, msg, display_id, cell_index)
         size = _size(msg["content"])
-        room = self.max_output_bytes - self._used
+        room = self.max_output_chars - self._used
         if size <= room:
             self._used += size
             return super().output(outs, msg, display_id, cell_index)
@@ -209,6 +209,10 @@ class SafeExecute(Execute):
             content = {**msg["content"], "text": msg["content"]["text"][:room]}
             return super().output(outs, {**msg, "content": content}, display_id, cell_index)
         return None
+
+    def _update_display_id(self, display_id, msg):
+        if _size(msg["content"]) <= self.max_output_chars:  # else: the old display stays
+            super()._update_display_id(display_id, msg)
 
     # ---- timeouts ---------------------------------------------------------------------
 
