@@ -18,8 +18,9 @@ which nbgrader's execute step uses during ``nbgrader autograde`` (see
 - under resource limits: allocated memory (``RNNCOURSE_KERNEL_MEMORY``,
   default 4G, as RLIMIT_DATA: the heap and private mappings that allocations
   use, not shared libraries, so CUDA builds of torch still load), size of one
-  written file (1 GiB) and of ``/tmp`` (512 MiB), so a student who allocates
-  too much gets a MemoryError in their own kernel.
+  written file (1 GiB) and of ``/tmp`` (512 MiB), and processes (512, where
+  the grader is not root: the kernel exempts root), so a student who
+  allocates too much gets a MemoryError in their own kernel.
 
 Settings (environment variables of the grading process):
 
@@ -49,6 +50,7 @@ SANDBOX_ENV = "RNNCOURSE_SANDBOX"
 MEMORY_ENV = "RNNCOURSE_KERNEL_MEMORY"
 DEFAULT_MEMORY = "4G"  # each lesson's kernel, autograding, allocates about 0.5 GiB
 FILE_SIZE_LIMIT = 1 << 30  # bytes one file written by the kernel may reach
+PROCESS_LIMIT = 512  # processes and threads of one sandbox (root is exempt from it)
 TMP_SIZE = 512 << 20  # bytes of the sandbox's private /tmp and /dev/shm
 SANDBOX_UID = 65534  # "nobody" inside the sandbox
 
@@ -90,11 +92,12 @@ KERNEL_ENV = (
 # Run inside the sandbox: set the limits, then become the kernel.
 _LIMITS_LAUNCHER = """\
 import os, resource, sys
-memory, file_size = int(sys.argv[1]), int(sys.argv[2])
+memory, file_size, processes = (int(a) for a in sys.argv[1:4])
 if memory:
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
 resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-os.execv(sys.argv[3], sys.argv[3:])
+resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+os.execv(sys.argv[4], sys.argv[4:])
 """
 
 
@@ -252,7 +255,8 @@ def _copy_matplotlib_cache(target: Path) -> None:
 
 def limits_argv(memory: int) -> list[str]:
     """The command prefix that applies the resource limits, then execs the rest."""
-    return [sys.executable, "-c", _LIMITS_LAUNCHER, str(memory), str(FILE_SIZE_LIMIT)]
+    limits = (memory, FILE_SIZE_LIMIT, PROCESS_LIMIT)
+    return [sys.executable, "-c", _LIMITS_LAUNCHER, *(str(n) for n in limits)]
 
 
 class SandboxedKernelManager(AsyncKernelManager):

@@ -13,6 +13,8 @@ import builtins
 import json
 import pkgutil
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -261,6 +263,14 @@ def test_sandbox_sees_no_course_folders(tmp_path):
     assert "--unshare-all" in argv and argv[-2:] == ["--remount-ro", "/"]
     writable = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
     assert writable == [str(tmp_path / "run"), str(tmp_path / "work")]
+
+
+def test_kernel_limits_are_set_before_the_kernel_starts():
+    probe = "import resource as r; print([r.getrlimit(getattr(r, k))[0] for k in %r])"
+    names = ("RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NPROC")
+    argv = sandbox.limits_argv(3 << 30) + [sys.executable, "-c", probe % (names,)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout) == [3 << 30, sandbox.FILE_SIZE_LIMIT, sandbox.PROCESS_LIMIT]
 
 
 # ---- what SafeExecute records, read back --------------------------------------------
