@@ -189,14 +189,19 @@ def readonly_dirs() -> list[Path]:
     found += [Path(p).resolve() for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)]
     found += [Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "purelib", "platlib")]
     found += [package, package.parent / "datasets"]
-    data = os.environ.get("RNNCOURSE_DATA", "")
-    found += [Path(p).expanduser().resolve() for p in data.split(os.pathsep) if p.strip()]
+    found += _data_dirs(os.environ.get("RNNCOURSE_DATA", ""))
     found.append(_cache_dir())
     unique = []
     for path in found:
         if path.exists() and path not in unique:
             unique.append(path)
     return unique
+
+
+def _data_dirs(value: str) -> list[Path]:
+    """The folders of RNNCOURSE_DATA, resolved: a link to them (say under the host's
+    /tmp, which the sandbox replaces) would lead nowhere inside the sandbox."""
+    return [Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p.strip()]
 
 
 def _cache_dir() -> Path:
@@ -239,6 +244,8 @@ def kernel_env(env: dict[str, str], run_dir: Path) -> dict[str, str]:
         MPLCONFIGDIR=str(run_dir / "matplotlib"),
         RNNCOURSE_CACHE=str(_cache_dir()),
     )
+    if env.get("RNNCOURSE_DATA"):
+        kept["RNNCOURSE_DATA"] = os.pathsep.join(map(str, _data_dirs(env["RNNCOURSE_DATA"])))
     return kept
 
 
