@@ -109,6 +109,12 @@ def pytest_runtest_makereport(item, call):
         report.sections.append(("e2e screenshot", f"none saved: {e}"))
     if report.failed:
         lab = item.funcargs["lab"]
+        try:
+            dialogs = page.locator(".jp-Dialog").all_inner_texts()
+        except Exception as e:  # the page is gone
+            dialogs = [f"(could not read: {e})"]
+        if dialogs:
+            report.sections.append(("open dialogs", "\n\n".join(dialogs)))
         report.sections.append(("browser console", "\n".join(page.console_lines[-100:])))
         report.sections.append(("jupyter lab log (last lines)", lab.log_tail()))
     return report

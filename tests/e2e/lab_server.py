@@ -10,7 +10,7 @@ touched:
     <tmp>/course/student/    the student's side of the exchange (fetched lessons)
     <tmp>/exchange/          the nbgrader exchange (release, submit, collect)
     <tmp>/jupyter/           JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR, runtime, settings
-    <tmp>/home/              HOME (matplotlib, IPython and pip caches)
+    <tmp>/home/              HOME (matplotlib and other per-user caches)
 """
 
 from __future__ import annotations
@@ -96,10 +96,9 @@ class LabServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def url(self, path: str = "lab") -> str:
-        """A page of the server; ``reset`` starts from an empty workspace (no restored tabs)."""
-        sep = "&" if "?" in path else "?"
-        return f"{self.base_url}/{path}{sep}reset&token={self.token}"
+    def url(self, path: str) -> str:
+        """A page of the server, with the token."""
+        return f"{self.base_url}/{path}?token={self.token}"
 
     def env(self) -> dict[str, str]:
         """The environment of the server, its kernels and the nbgrader commands."""
@@ -188,25 +187,38 @@ class LabServer:
                 time.sleep(0.5)
         raise TimeoutError(f"jupyter lab did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
-    def api(self, method: str, path: str) -> object:
+    def api(self, method: str, path: str, body: dict | None = None) -> object:
         """Call the server's REST API; returns the decoded JSON answer (None if empty)."""
         request = urllib.request.Request(
             f"{self.base_url}/{path}",
             method=method,
-            headers={"Authorization": f"token {self.token}"},
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+            data=json.dumps(body).encode() if body is not None else None,
         )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            body = answer.read()
-        return json.loads(body) if body else None
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            text = answer.read()
+        return json.loads(text) if text else None
+
+    def start_session(self, path: str) -> str:
+        """Start the kernel session of a notebook; returns the kernel's id.
+
+        JupyterLab connects to this session when it opens the notebook, instead of
+        starting a kernel itself: on a loaded machine it sometimes started two
+        for one notebook and shut the first down while cells were queued on it.
+        """
+        model = {"path": path, "name": Path(path).name, "type": "notebook"}
+        session = self.api("POST", "api/sessions", {**model, "kernel": {"name": "python3"}})
+        return session["kernel"]["id"]
 
     def shutdown_kernels(self) -> None:
-        """Stop every kernel, so that the next scenario has the CPU to itself."""
-        for kernel in self.api("GET", "api/kernels"):
-            try:
-                self.api("DELETE", f"api/kernels/{kernel['id']}")
-            except urllib.error.HTTPError as e:
-                if e.code != 404:  # 404: it stopped on its own meanwhile
-                    raise
+        """Stop every session and kernel, so that the next scenario has the CPU to itself."""
+        for kind in ("sessions", "kernels"):
+            for item in self.api("GET", f"api/{kind}"):
+                try:
+                    self.api("DELETE", f"api/{kind}/{item['id']}")
+                except urllib.error.HTTPError as e:
+                    if e.code != 404:  # 404: it went away on its own meanwhile
+                        raise
 
     def stop(self) -> None:
         """Stop the server and everything it started, politely first."""
