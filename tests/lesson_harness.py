@@ -189,3 +189,25 @@ def errors(notebook: dict) -> list[tuple[str, str, str]]:
                 name = _nbgrader(cell).get("grade_id") or cell.get("id", "?")
                 found.append((name, out["ename"], out["evalue"]))
     return found
+
+
+def expected_scores(
+    lesson: str, submissions: dict[str, dict[str, str] | None], full_marks: set[str]
+) -> dict[str, dict[str, float]]:
+    """What each scripted student should score: full points for the students in
+    ``full_marks``, zero everywhere for a BLANK one, and for every other student
+    zero on exactly the exercises their submission overrides."""
+    points = max_scores(lesson)
+    expected = {}
+    for student, answers in submissions.items():
+        if student in full_marks:
+            failed = set()
+        elif answers is BLANK:
+            failed = {cell.removeprefix("test_") for cell in points}
+        else:
+            failed = set(answers)
+        expected[student] = {
+            cell: 0.0 if cell.removeprefix("test_") in failed else pts
+            for cell, pts in points.items()
+        }
+    return expected

@@ -2,7 +2,7 @@
 shortcut attempts, differently written correct answers, typical mistakes, and a
 blank notebook each get the score they deserve on every test cell."""
 
-from lesson_harness import BLANK, grade_lesson, max_scores
+from lesson_harness import BLANK, expected_scores, grade_lesson, max_scores
 
 LESSON = "04_rnn_shapes"
 EXERCISES = ["rnn_output_shapes", "load_scratch_params", "last_valid_output"]
@@ -106,18 +106,6 @@ FULL_MARKS = {"reference", "alternative"}
 
 
 def test_autograde_scores(tmp_path):
+    assert set(max_scores(LESSON)) == {f"test_{name}" for name in EXERCISES}
     got = grade_lesson(LESSON, SUBMISSIONS, tmp_path)
-    points = max_scores(LESSON)
-    assert set(points) == {f"test_{name}" for name in EXERCISES}
-    expected = {}
-    for student, answers in SUBMISSIONS.items():
-        if student in FULL_MARKS:
-            failed = set()
-        elif answers is BLANK:
-            failed = set(EXERCISES)
-        else:
-            failed = set(answers)
-        expected[student] = {
-            f"test_{name}": 0.0 if name in failed else points[f"test_{name}"] for name in EXERCISES
-        }
-    assert got == expected
+    assert got == expected_scores(LESSON, SUBMISSIONS, FULL_MARKS)
