@@ -9,6 +9,7 @@ in the summary at the end of the run).
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -60,12 +61,15 @@ def lab(chromium, tmp_path_factory) -> LabServer:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium):
+def browser(chromium, tmp_path_factory):
     sync_api = pytest.importorskip("playwright.sync_api")
+    home = tmp_path_factory.mktemp("chromium-home")  # its crash reports and caches, not ~'s
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    env["XDG_CACHE_HOME"] = str(home / ".cache")
     playwright = sync_api.sync_playwright().start()
     try:
         browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS, timeout=120_000
+            executable_path=str(chromium), args=CHROMIUM_ARGS, env=env, timeout=120_000
         )
         try:
             yield browser

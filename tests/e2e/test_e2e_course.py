@@ -3,6 +3,10 @@
 Each scenario is what a student or an instructor does and checks what they
 would see. Run these alone with ``pytest -m e2e``; a screenshot of each
 scenario's final state is saved under ``test-artifacts/e2e/``.
+
+The scenarios do not depend on each other. Under pytest-xdist each worker that
+gets one starts its own JupyterLab; ``--dist loadfile`` keeps them on one
+worker and one server (``xdist_group`` does not group with pytest 9.2).
 """
 
 from __future__ import annotations
