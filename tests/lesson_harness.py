@@ -153,30 +153,20 @@ def execute_notebook(path: Path, *, timeout: int = 300, env: dict[str, str] | No
     Errors do not stop the run; each cell's outputs are returned in the notebook.
     The kernel runs in the notebook's folder with ``RNNCOURSE_DEVICE=cpu``.
     """
-    import os
-
     import nbformat
     from nbclient import NotebookClient
 
     from rnncourse.course import nbgrader_env
 
     nb = nbformat.read(path, as_version=4)
-    saved = dict(os.environ)
-    kernel_env = nbgrader_env(env)  # read before os.environ is swapped below
-    os.environ.clear()
-    os.environ.update(kernel_env)
-    try:
-        client = NotebookClient(
-            nb,
-            timeout=timeout,
-            kernel_name="python3",
-            allow_errors=True,
-            resources={"metadata": {"path": str(path.parent)}},
-        )
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute(env=nbgrader_env(env))  # the kernel's environment; ours is untouched
     return nb
 
 
