@@ -54,7 +54,6 @@ D2L_GPU_512 = {  # Dive into Deep Learning (zh 2.0), an unnamed GPU, H = 512
     "nn.GRU": "109,424",
     "nn.LSTM": "234,815",
 }
-NO_GPU = "not yet measured (no GPU available)"
 
 
 def measure(name, corpus, vocab, num_hiddens, device, repeat):
@@ -125,8 +124,9 @@ def _tables(rates, hiddens, settings, options, repeat, tokens):
     header = ["model", "H"] + [f"{label(*s)}" for s in cpu]
     if many != cpu[0]:
         header.append(f"{many[1]} threads / 1")
-    header += ["GPU (" + label(*gpu[0]) + ")" if gpu else "GPU", "GPU / CPU", "PERF-NOTES (cpu)"]
-    header.append("d2l (GPU)")
+    if gpu:
+        header += [f"GPU ({label(*gpu[0])})", "GPU / CPU"]
+    header += ["PERF-NOTES (cpu)", "d2l (GPU)"]
     rows = []
     for num_hiddens in hiddens:
         for name in MODELS:
@@ -139,8 +139,6 @@ def _tables(rates, hiddens, settings, options, repeat, tokens):
                 best_cpu = max(med[s] for s in cpu)
                 row += [report.spread(rates[num_hiddens, name, gpu[0]], 0)]
                 row += [report.ratio(med[gpu[0]], best_cpu)]
-            else:
-                row += [NO_GPU, "-"]
             row.append(PERF_NOTES_CPU.get(num_hiddens, {}).get(name, "-"))
             row.append(D2L_GPU_512[name] if num_hiddens == 512 else "-")
             rows.append(row)

@@ -2,7 +2,8 @@
 
 Each ``solutions/<id>/<id>.ipynb`` is executed headless with nbclient in a
 fresh kernel, from its own folder (kernel start included: it is what "Restart
-and run all" costs). Three ways, each ``repeat`` times (median reported):
+and run all" costs), with matplotlib's inline backend as in JupyterLab. Up to
+three ways (``--mode``), each ``repeat`` times (median reported):
 
 - cpu: full length, ``RNNCOURSE_DEVICE=cpu`` (the course's budget is 120 s a
   lesson on 2 CPU cores, 10 minutes for the whole course);
@@ -11,20 +12,35 @@ and run all" costs). Three ways, each ``repeat`` times (median reported):
 - cuda (with ``--device cuda``): full length with ``RNNCOURSE_DEVICE=cuda``,
   i.e. the USE_GPU toggle on, and the speedup over the cpu run.
 
-A run passes when no cell has an error output and the notebook's own device
-line (``pick_device`` prints "Using cuda (...)" or "Using cpu (...)") names
-the device that run asked for, so a GPU run that silently fell back to the CPU
-is caught.
+Every run is checked, not only timed:
+
+- its grade: the points of the nbgrader test cells (visible and hidden tests;
+  the solution notebook holds both) that ran without an error, which is how
+  ``nbgrader autograde`` scores them;
+- its device line (``pick_device`` prints "Using cuda (...)"), so a GPU run
+  that silently fell back to the CPU is caught;
+- where its models are: a probe cell appended to the notebook lists the device
+  of every parameter the kernel holds at the end (in ``nn.Module`` objects,
+  leaf tensors that require grad, and lists, tuples and dicts of them).
+
+A run passes when no cell raised, it earned every point, the device line names
+the device asked for and, on cuda, at least one model was found and every
+model found lives on the GPU.
+
+``--jobs N`` runs N notebooks at a time (CPU runs in parallel, GPU runs one at
+a time so they never share the card); the default, 1, is what a student sees.
 
 Run alone: ``python -m bench --only notebooks`` (``--lesson ID`` for one).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
@@ -36,30 +52,69 @@ from rnncourse.course import Course
 
 NAME = "notebooks"
 TITLE = "Lesson notebooks: wall time, headless (nbclient)"
+MODES = ("cpu", "fast", "cuda")
 
 BUDGET = 120.0  # seconds per lesson, full length on 2 CPU cores (CURRICULUM.md)
 COURSE_BUDGET = 600.0  # the whole course
 CELL_TIMEOUT = 600  # a slow lesson still finishes and shows how far over budget it is
 DEVICE_LINE = re.compile(r"^Using (\w+) \(", re.M)
+PROBE_TAG = "RNNCOURSE_BENCH_MODELS"
+
+# Appended to every notebook run: prints, as JSON, {global name: [device types]}
+# for everything in the kernel's globals that holds trainable parameters.
+PROBE = f"""\
+def _bench_where_models_are():
+    import json
+    import torch
+
+    def params(value, depth=0):
+        if isinstance(value, torch.nn.Module):
+            return list(value.parameters())
+        if isinstance(value, torch.Tensor):
+            return [value] if value.is_leaf and value.requires_grad else []
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, (list, tuple)) and depth == 0 and len(value) <= 100:
+            return [t for item in value for t in params(item, 1)]
+        held = getattr(value, "params", None)  # the from-scratch models keep a list
+        if isinstance(held, (list, tuple)):
+            return [p for p in held if isinstance(p, torch.Tensor)]
+        return []
+
+    found = {{}}
+    for name, value in list(globals().items()):
+        tensors = [] if name.startswith("_") else params(value)
+        if tensors:
+            found[name] = sorted({{t.device.type for t in tensors}})
+    print("{PROBE_TAG}", json.dumps(found))
+
+
+_bench_where_models_are()
+del _bench_where_models_are
+"""
 
 # The quick mode runs this stand-in instead of the lessons: the lessons' first
-# cell (seed, the GPU toggle, the device line and stamp) and a cell that tells
-# the full run from the autograder's.
+# cell (seed, the GPU toggle, the device line and stamp), a graded test cell,
+# and a cell that puts a model on the device.
 _STAND_IN = [
-    "import rnncourse\n\nrnncourse.seed_everything(0)\nUSE_GPU = True\n"
+    "import rnncourse\nimport torch\n\nrnncourse.seed_everything(0)\nUSE_GPU = True\n"
     "device = rnncourse.pick_device(USE_GPU)\nprint(rnncourse.environment_stamp(device))",
     'print("fast" if rnncourse.is_autograding() else "full")',
+    "net = torch.nn.Linear(2, 1).to(device)\n"
+    "assert net(torch.ones(1, 2, device=device)).shape == (1, 1)",
 ]
 
 
 def modes(options) -> list[str]:
+    if options.modes:
+        return [m for m in MODES if m in options.modes]
     return ["cpu", "fast"] + (["cuda"] if "cuda" in options.devices else [])
 
 
 def kernel_env(mode: str) -> dict[str, str]:
     """The environment of the kernel for one way of running a lesson."""
     env = dict(os.environ)
-    env["MPLBACKEND"] = "Agg"
+    env.pop("MPLBACKEND", None)  # the inline backend, as in JupyterLab and the autograder
     env["RNNCOURSE_DEVICE"] = "cuda" if mode == "cuda" else "cpu"
     env.pop("NBGRADER_EXECUTION", None)
     if mode == "fast":
@@ -68,8 +123,13 @@ def kernel_env(mode: str) -> dict[str, str]:
 
 
 def execute(path: Path, mode: str) -> dict:
-    """Run one notebook once; {"seconds", "errors", "device"}."""
+    """Run one notebook once.
+
+    Returns {"seconds", "errors", "device", "points", "max_points", "models"}:
+    models maps each global that holds parameters to the device types they are on.
+    """
     nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
@@ -77,7 +137,7 @@ def execute(path: Path, mode: str) -> dict:
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    errors, text = [], []
+    errors = []
     start = time.perf_counter()
     try:
         client.execute(env=kernel_env(mode))
@@ -86,22 +146,40 @@ def execute(path: Path, mode: str) -> dict:
     except DeadKernelError as exc:
         errors.append(f"the kernel died: {exc}")
     seconds = time.perf_counter() - start
+    return {"seconds": seconds, **_read_run(nb, errors)}
+
+
+def _read_run(nb, errors: list[str]) -> dict:
+    """What an executed notebook says: errors, device line, points earned, models."""
+    text, points, max_points = [], 0.0, 0.0
     for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                where = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get(
-                    "id", "?"
-                )
-                errors.append(f"{where}: {out['ename']}: {out['evalue'][:200]}")
-            elif out.get("output_type") == "stream":
-                text.append(out.get("text", ""))
-    found = DEVICE_LINE.search("".join(text))
-    return {"seconds": seconds, "errors": errors, "device": found.group(1) if found else None}
+        outputs = cell.get("outputs", [])
+        failed = [out for out in outputs if out.get("output_type") == "error"]
+        grading = cell.get("metadata", {}).get("nbgrader", {})
+        for out in failed:
+            where = grading.get("grade_id") or cell.get("id", "?")
+            errors.append(f"{where}: {out['ename']}: {out['evalue'][:200]}")
+        text += [out.get("text", "") for out in outputs if out.get("output_type") == "stream"]
+        if grading.get("grade") and not grading.get("solution"):  # an autograded test cell
+            max_points += grading.get("points", 0)
+            ran = cell.get("execution_count") is not None
+            points += grading.get("points", 0) if ran and not failed else 0
+    printed = "".join(text)
+    found = DEVICE_LINE.search(printed)
+    probe = re.search(rf"^{PROBE_TAG} (.*)$", printed, re.M)
+    return {
+        "errors": errors,
+        "device": found.group(1) if found else None,
+        "points": points,
+        "max_points": max_points,
+        "models": json.loads(probe.group(1)) if probe else None,
+    }
 
 
 def _stand_in(folder: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in _STAND_IN]
+    nb.cells[2].metadata["nbgrader"] = {"grade": True, "solution": False, "points": 1}
     path = folder / "stand_in.ipynb"
     nbformat.write(nb, path)
     return path
@@ -117,24 +195,54 @@ def run(options) -> str:
         else:
             notebooks = {x: course.source_notebook(x) for x in course.lesson_ids()}
         repeat = options.repeat or (1 if options.quick else 3)
+        # interleaved, so that a load spike hits every mode
+        jobs = [
+            (lesson, path, mode)
+            for lesson, path in notebooks.items()
+            for _ in range(repeat)
+            for mode in modes(options)
+        ]
         runs = {}  # (lesson, mode) -> [result]
-        for lesson, path in notebooks.items():
-            for _ in range(repeat):
-                for mode in modes(options):  # interleaved, so load spikes hit all modes
-                    result = execute(path, mode)
-                    runs.setdefault((lesson, mode), []).append(result)
-                    status = "ok" if _passed(result, mode) else "FAILED"
-                    print(
-                        f"  {lesson:<24} {mode:<5} {result['seconds']:7.1f} s  "
-                        f"device {result['device']}  {status}",
-                        flush=True,
-                    )
+        for (lesson, _, mode), result in _execute_all(jobs, options.jobs):
+            runs.setdefault((lesson, mode), []).append(result)
+            status = "ok" if _passed(result, mode) else "FAILED"
+            print(
+                f"  {lesson:<24} {mode:<5} {result['seconds']:7.1f} s  device "
+                f"{result['device']}  {_grade(result)} points  {status}",
+                flush=True,
+            )
     return _tables(list(notebooks), runs, options, repeat)
 
 
-def _passed(result: dict, mode: str) -> bool:
+def _execute_all(jobs, workers: int):
+    """Yield (job, result) as runs finish: one at a time, or ``workers`` at a time
+    with the GPU runs in a lane of their own (two notebooks never share the card)."""
+    if workers <= 1:
+        for job in jobs:
+            yield job, execute(job[1], job[2])
+        return
+    with (
+        ProcessPoolExecutor(max(1, workers - 1)) as cpu_lane,
+        ProcessPoolExecutor(1) as gpu_lane,
+    ):
+        pending = {
+            (gpu_lane if mode == "cuda" else cpu_lane).submit(execute, path, mode): job
+            for job in jobs
+            for _, path, mode in [job]
+        }
+        for future in as_completed(pending):
+            yield pending[future], future.result()
+
+
+def _grade(result: dict) -> str:
+    return f"{result['points']:g}/{result['max_points']:g}"
+
+
+def _off_device(result: dict, mode: str) -> list[str]:
+    """The globals whose parameters are not (all) on the device the run asked for."""
     wanted = "cuda" if mode == "cuda" else "cpu"
-    return not result["errors"] and result["device"] == wanted
+    models = result["models"] or {}
+    return sorted(name for name, kinds in models.items() if kinds != [wanted])
 
 
 def _why_failed(result: dict, mode: str) -> list[str]:
@@ -142,59 +250,118 @@ def _why_failed(result: dict, mode: str) -> list[str]:
     why = list(result["errors"])
     if result["device"] != wanted:
         why.append(f"asked for {wanted}, but the device line says {result['device']!r}")
+    if result["points"] < result["max_points"]:
+        why.append(f"earned {_grade(result)} points")
+    if mode == "cuda":
+        if not result["models"]:
+            why.append("no model with parameters was found at the end of the run")
+        elif off := _off_device(result, mode):
+            why.append("parameters not on the GPU: " + ", ".join(off))
     return why
+
+
+def _passed(result: dict, mode: str) -> bool:
+    return not _why_failed(result, mode)
 
 
 def _times(runs, lesson, mode):
     return [r["seconds"] for r in runs[lesson, mode]]
 
 
+def _grades(runs, lesson, mode) -> str:
+    return " ".join(sorted({_grade(r) for r in runs[lesson, mode]}))
+
+
 def _tables(lessons, runs, options, repeat):
-    gpu = "cuda" in options.devices
-    header = ["lesson", "cpu, full (s)", "within 120 s", "fast, autograde (s)"]
-    header += ["cuda, full (s)", "cpu / cuda"] if gpu else ["cuda, full"]
-    header.append("passed")
-    rows, totals = [], {mode: 0.0 for mode in modes(options)}
+    done = modes(options)
+    header = ["lesson"] + [h for m in done for h in _HEADERS[m]]
+    if {"cpu", "cuda"} <= set(done):
+        header.append("cpu / cuda")
+    header += [f"points, {m}" for m in done] + ["passed"]
+    rows, totals = [], dict.fromkeys(done, 0.0)
     for lesson in lessons:
-        med = {mode: report.median(_times(runs, lesson, mode)) for mode in modes(options)}
-        for mode in totals:
+        med = {mode: report.median(_times(runs, lesson, mode)) for mode in done}
+        row = [lesson]
+        for mode in done:
             totals[mode] += med[mode]
-        row = [lesson, report.spread(_times(runs, lesson, "cpu"))]
-        row.append("yes" if med["cpu"] <= BUDGET else f"NO (+{med['cpu'] - BUDGET:.0f} s)")
-        row.append(report.spread(_times(runs, lesson, "fast")))
-        if gpu:
-            row += [
-                report.spread(_times(runs, lesson, "cuda")),
-                report.ratio(med["cpu"], med["cuda"]),
-            ]
-        else:
-            row.append("not yet measured (no GPU available)")
-        bad = [m for m in modes(options) if not all(_passed(r, m) for r in runs[lesson, m])]
+            row.append(report.spread(_times(runs, lesson, mode)))
+            if mode == "cpu":
+                row.append("yes" if med[mode] <= BUDGET else f"NO (+{med[mode] - BUDGET:.0f} s)")
+        if {"cpu", "cuda"} <= set(done):
+            row.append(report.ratio(med["cpu"], med["cuda"]))
+        row += [_grades(runs, lesson, mode) for mode in done]
+        bad = [m for m in done if not all(_passed(r, m) for r in runs[lesson, m])]
         row.append("yes" if not bad else "NO: " + ", ".join(bad))
         rows.append(row)
-    course = ["whole course (sum of medians)", f"{totals['cpu']:.1f}"]
-    course.append("yes" if totals["cpu"] <= COURSE_BUDGET else "NO")
-    course.append(f"{totals['fast']:.1f}")
-    if gpu:
-        course += [f"{totals['cuda']:.1f}", report.ratio(totals["cpu"], totals["cuda"])]
-    else:
-        course.append("-")
-    course.append("")
-    rows.append(course)
+    course = ["whole course (sum of medians)"]
+    for mode in done:
+        course.append(f"{totals[mode]:.1f}")
+        if mode == "cpu":
+            course.append("yes" if totals[mode] <= COURSE_BUDGET else "NO")
+    if {"cpu", "cuda"} <= set(done):
+        course.append(report.ratio(totals["cpu"], totals["cuda"]))
+    rows.append(course + [""] * (len(header) - len(course)))
+    return _notes(repeat, options, done) + "\n\n" + report.table(header, rows) + _details(runs)
+
+
+_HEADERS = {
+    "cpu": ["cpu, full (s)", "within 120 s"],
+    "fast": ["fast, autograde (s)"],
+    "cuda": ["cuda, full (s)"],
+}
+
+
+def _notes(repeat: int, options, done: list[str]) -> str:
+    parallel = (
+        f" {options.jobs} notebooks ran at a time (CPU runs side by side, GPU runs one at a time)."
+        if options.jobs > 1
+        else " One notebook ran at a time."
+    )
+    what = {
+        "cpu": "cpu: full length, RNNCOURSE_DEVICE=cpu (USE_GPU off).",
+        "fast": "fast: RNNCOURSE_DEVICE=cpu and NBGRADER_EXECUTION=autograde, the solution "
+        "notebook as nbgrader would run a correct submission.",
+        "cuda": "cuda: full length, RNNCOURSE_DEVICE=cuda (USE_GPU on).",
+    }
+    return (
+        f"Median of {repeat} run{'s' if repeat > 1 else ''} (range in brackets), kernel start "
+        f"included.{parallel} "
+        + " ".join(what[m] for m in done)
+        + " The course budget: 120 s a lesson, 600 s in all, on 2 CPU cores. points: the "
+        "test cells (visible and hidden) that passed, as nbgrader scores them. passed: no "
+        "error, every point, and the lesson's device line names the device asked for"
+        + (
+            "; on cuda, every model the kernel holds at the end has its parameters on the GPU."
+            if "cuda" in done
+            else ". A GPU machine's figures have a section of their own."
+        )
+    )
+
+
+def _details(runs) -> str:
+    """Where the models were on the GPU runs, and why the failed runs failed."""
+    parts = []
+    where = {}
+    for (lesson, mode), results in runs.items():
+        if mode == "cuda":
+            found = {
+                name: "+".join(kinds)
+                for r in results
+                for name, kinds in (r["models"] or {}).items()
+            }
+            where[lesson] = ", ".join(f"{name} ({kind})" for name, kind in sorted(found.items()))
+    if where:
+        lines = [f"- {lesson}: {found or 'none'}" for lesson, found in where.items()]
+        parts.append(
+            "Where the parameters were at the end of the cuda runs (global name, device):\n"
+            + "\n".join(lines)
+        )
     problems = [
         f"- {lesson}, {mode}: " + "; ".join(_why_failed(r, mode))
         for (lesson, mode), results in runs.items()
         for r in results
         if not _passed(r, mode)
     ]
-    notes = (
-        f"Median of {repeat} run{'s' if repeat > 1 else ''} (range in brackets), kernel start "
-        "included. cpu: full length, RNNCOURSE_DEVICE=cpu. fast: RNNCOURSE_DEVICE=cpu and "
-        "NBGRADER_EXECUTION=autograde, the solution notebook as nbgrader would run a correct "
-        "submission. The course budget: 120 s a lesson, 600 s in all. passed: no error output "
-        "and the lesson's device line names the device asked for."
-    )
-    body = notes + "\n\n" + report.table(header, rows)
     if problems:
-        body += "\n\nRuns that did not pass:\n" + "\n".join(problems)
-    return body
+        parts.append("Runs that did not pass:\n" + "\n".join(problems))
+    return "".join("\n\n" + part for part in parts)

@@ -44,6 +44,8 @@ class Options:
     threads: int = 1
     cap: float | None = None  # time-to-perplexity cap per model, seconds
     lessons: list[str] = field(default_factory=list)
+    modes: list[str] = field(default_factory=list)  # notebooks; empty: every mode
+    jobs: int = 1  # notebooks run at a time
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -81,6 +83,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="notebooks: time only this lesson (repeatable)",
     )
     parser.add_argument(
+        "--mode",
+        action="append",
+        default=[],
+        choices=notebooks.MODES,
+        help="notebooks: run only this way (repeatable; default: cpu, fast and, with "
+        "--device cuda, cuda)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="notebooks: run this many at a time (GPU runs still one at a time; default 1)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="Markdown file to update (default: bench/RESULTS.md; none with --quick)",
@@ -88,6 +104,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if "cuda" in args.mode and args.device != "cuda":
+        parser.error("--mode cuda needs --device cuda")
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -127,6 +147,11 @@ def run_autograde(args: argparse.Namespace) -> int:
     return subprocess.run(cmd, cwd=BENCH_DIR.parent).returncode
 
 
+def section_name(name: str, options: Options) -> str:
+    """A GPU machine's figures get sections of their own, beside the CPU machine's."""
+    return f"{name}-gpu" if "cuda" in options.devices else name
+
+
 def run_one(name: str, options: Options, command: str, output: Path | None) -> None:
     """Run one benchmark, print its section and write it into ``output``."""
     module = MODULES[name]
@@ -136,10 +161,13 @@ def run_one(name: str, options: Options, command: str, output: Path | None) -> N
     body = module.run(options)
     after, load_after = machine.load(), machine.load_average()
     print(f"  {after}\n  ({time.perf_counter() - start:.0f} s)", flush=True)
-    text = section(module.TITLE, command, before, after, (load_before, load_after), body)
+    title = module.TITLE
+    if "cuda" in options.devices:
+        title += f", on a GPU machine ({machine.gpu_name()})"
+    text = section(title, command, before, after, (load_before, load_after), body)
     print("\n" + text + "\n", flush=True)
     if output is not None:
-        report.update_section(output, name, text)
+        report.update_section(output, section_name(name, options), text)
         print(f"  -> {output}", flush=True)
 
 
@@ -153,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         cap=args.cap,
         lessons=args.lesson,
+        modes=args.mode,
+        jobs=args.jobs,
     )
     command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
     threads_before = torch.get_num_threads()

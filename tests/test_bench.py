@@ -12,7 +12,7 @@ import nbformat
 import pytest
 import torch
 
-from bench import lm_throughput, machine, notebooks, report, run_all
+from bench import lm_throughput, machine, notebooks, report, run_all, time_to_perplexity
 from rnncourse import pick_device
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def test_quick_run_of_every_benchmark_writes_its_sections(tmp_path, capsys):
     for model in ("scratch RNN", "nn.RNN", "nn.GRU", "nn.LSTM"):
         assert f"| {model} | 16 |" in text, f"no throughput row for {model}"
         assert f"| {model} | sgd lr 1, H 16 | cpu |" in text, f"no perplexity row for {model}"
-    assert "| stand-in (quick mode) |" in text
+    assert "| stand-in (quick mode) |" in text and "| 1/1 | 1/1 | yes |" in text
     assert "NO:" not in text, "the stand-in notebook did not pass (error, or wrong device line)"
     assert "Before: `" in text and "load average" in text, "the load is not recorded"
     named = f"{machine.cpu_model()}, {machine.cpu_cores()} cores, torch {torch.__version__}, "
@@ -135,25 +135,85 @@ def test_runs_as_a_module(monkeypatch, capsys):
     assert "--only NAME" in capsys.readouterr().out
 
 
+def test_a_run_is_graded_and_its_models_located(tmp_path):
+    """Points come from the nbgrader test cells that ran cleanly; the probe cell
+    finds the parameters the kernel holds, in modules and in lists of tensors."""
+    nb = nbformat.v4.new_notebook()
+    cells = [
+        "import torch\nnet = torch.nn.Linear(2, 1)\n"
+        "weights = [torch.zeros(2, requires_grad=True), torch.ones(2)]\nplain = torch.ones(3)",
+        "assert 1 + 1 == 3, 'wrong on purpose'",
+        "assert net.weight.shape == (1, 2)",
+    ]
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    nb.cells[1].metadata["nbgrader"] = {"grade": True, "solution": False, "points": 2}
+    nb.cells[2].metadata["nbgrader"] = {"grade": True, "solution": False, "points": 1}
+    path = tmp_path / "graded.ipynb"
+    nbformat.write(nb, path)
+    result = notebooks.execute(path, "cpu")
+    assert (result["points"], result["max_points"]) == (1, 3)
+    assert result["models"] == {"net": ["cpu"], "weights": ["cpu"]}
+    assert any("wrong on purpose" in error for error in result["errors"])
+    why = notebooks._why_failed(result, "cpu")
+    assert "earned 1/3 points" in why
+
+
 # No GPU here: the GPU columns are checked on made-up measurements.
 def test_notebook_table_reports_gpu_speedup_and_a_silent_cpu_fallback():
-    def result(seconds, device):
-        return {"seconds": seconds, "errors": [], "device": device}
+    def result(seconds, device, points=4, models=None):
+        models = {"net": [device]} if models is None else models
+        return {
+            "seconds": seconds,
+            "errors": [],
+            "device": device,
+            "points": points,
+            "max_points": 4,
+            "models": models,
+        }
 
     runs = {
         ("01_a", "cpu"): [result(80.0, "cpu")],
         ("01_a", "fast"): [result(10.0, "cpu")],
         ("01_a", "cuda"): [result(20.0, "cuda")],
         ("02_b", "cpu"): [result(130.0, "cpu")],
-        ("02_b", "fast"): [result(12.0, "cpu")],
+        ("02_b", "fast"): [result(12.0, "cpu", points=3)],
         ("02_b", "cuda"): [result(125.0, "cpu")],  # USE_GPU on, but it ran on the CPU
+        ("03_c", "cpu"): [result(10.0, "cpu")],
+        ("03_c", "fast"): [result(5.0, "cpu")],
+        ("03_c", "cuda"): [result(5.0, "cuda", models={"net": ["cuda"], "ref": ["cpu"]})],
     }
     options = run_all.Options(devices=["cpu", "cuda"])
-    text = notebooks._tables(["01_a", "02_b"], runs, options, 1)
-    assert "| 01_a | 80.0 | yes | 10.0 | 20.0 | 4.00x | yes |" in text
-    assert "| 02_b | 130.0 | NO (+10 s) | 12.0 | 125.0 | 1.04x | NO: cuda |" in text
-    assert "| whole course (sum of medians) | 210.0 | yes | 22.0 | 145.0 | 1.45x |" in text
+    text = notebooks._tables(["01_a", "02_b", "03_c"], runs, options, 1)
+    assert "| 01_a | 80.0 | yes | 10.0 | 20.0 | 4.00x | 4/4 | 4/4 | 4/4 | yes |" in text
+    assert (
+        "| 02_b | 130.0 | NO (+10 s) | 12.0 | 125.0 | 1.04x | 4/4 | 3/4 | 4/4 | NO: fast, cuda |"
+        in text
+    )
+    assert "| whole course (sum of medians) | 220.0 | yes | 27.0 | 150.0 | 1.47x |" in text
     assert "02_b, cuda: asked for cuda, but the device line says 'cpu'" in text
+    assert "02_b, fast: earned 3/4 points" in text
+    assert "03_c, cuda: parameters not on the GPU: ref" in text
+    assert "- 03_c: net (cuda), ref (cpu)" in text
+
+
+def test_a_cpu_only_table_has_no_gpu_columns():
+    runs = {
+        ("01_a", "cpu"): [
+            {
+                "seconds": 8.0,
+                "errors": [],
+                "device": "cpu",
+                "points": 2,
+                "max_points": 2,
+                "models": {"net": ["cpu"]},
+            }
+        ]
+    }
+    options = run_all.Options(modes=["cpu"])
+    text = notebooks._tables(["01_a"], runs, options, 1)
+    assert "| lesson | cpu, full (s) | within 120 s | points, cpu | passed |" in text
+    assert "| 01_a | 8.0 | yes | 2/2 | yes |" in text
+    assert "cuda" not in text
 
 
 def test_throughput_table_compares_gpu_with_the_faster_cpu_setting():
@@ -167,3 +227,27 @@ def test_throughput_table_compares_gpu_with_the_faster_cpu_setting():
         rates[512, name, ("cuda", 2)] = [50000.0]
     text = lm_throughput._tables(rates, (512,), settings, options, 1, 20_000)
     assert "| nn.GRU | 512 | 1,000 | 2,000 | 2.00x | 50,000 | 25.00x |" in text
+
+
+def test_a_gpu_machine_writes_sections_of_its_own():
+    """The GPU server's figures sit beside the 2-core machine's, never over them."""
+    cpu, gpu = run_all.Options(), run_all.Options(devices=["cpu", "cuda"])
+    assert run_all.section_name("notebooks", cpu) == "notebooks"
+    assert run_all.section_name("notebooks", gpu) == "notebooks-gpu"
+    assert time_to_perplexity.race_devices(cpu) == ["cpu"]
+    assert time_to_perplexity.race_devices(gpu) == ["cuda"]
+    assert notebooks.modes(gpu) == ["cpu", "fast", "cuda"]
+    assert notebooks.modes(run_all.Options(devices=["cpu", "cuda"], modes=["cuda", "cpu"])) == [
+        "cpu",
+        "cuda",
+    ]
+
+
+def test_notebook_options_are_checked(capsys):
+    for argv, message in [
+        (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--mode", "cuda", "--device", "cpu"], "--mode cuda needs --device cuda"),
+    ]:
+        with pytest.raises(SystemExit):
+            run_all.parse_args(argv)
+        assert message in capsys.readouterr().err
