@@ -59,9 +59,14 @@ COURSE_BUDGET = 600.0  # the whole course
 CELL_TIMEOUT = 600  # a slow lesson still finishes and shows how far over budget it is
 DEVICE_LINE = re.compile(r"^Using (\w+) \(", re.M)
 PROBE_TAG = "RNNCOURSE_BENCH_MODELS"
+# A model, for the GPU check: a global holding at least this many parameters. The
+# lessons' tests also build tiny float64 fixtures on the CPU (a few dozen
+# parameters) to compare with torch exactly; those are listed, not required.
+MODEL_SIZE = 1000
 
-# Appended to every notebook run: prints, as JSON, {global name: [device types]}
-# for everything in the kernel's globals that holds trainable parameters.
+# Appended to every notebook run: prints, as JSON, {global name: {"devices":
+# [device types], "size": number of parameters}} for everything in the kernel's
+# globals that holds trainable parameters.
 PROBE = f"""\
 def _bench_where_models_are():
     import json
@@ -85,7 +90,8 @@ def _bench_where_models_are():
     for name, value in list(globals().items()):
         tensors = [] if name.startswith("_") else params(value)
         if tensors:
-            found[name] = sorted({{t.device.type for t in tensors}})
+            devices = sorted({{t.device.type for t in tensors}})
+            found[name] = {{"devices": devices, "size": sum(t.numel() for t in tensors)}}
     print("{PROBE_TAG}", json.dumps(found))
 
 
@@ -100,8 +106,8 @@ _STAND_IN = [
     "import rnncourse\nimport torch\n\nrnncourse.seed_everything(0)\nUSE_GPU = True\n"
     "device = rnncourse.pick_device(USE_GPU)\nprint(rnncourse.environment_stamp(device))",
     'print("fast" if rnncourse.is_autograding() else "full")',
-    "net = torch.nn.Linear(2, 1).to(device)\n"
-    "assert net(torch.ones(1, 2, device=device)).shape == (1, 1)",
+    "net = torch.nn.Linear(32, 32).to(device)  # 1,056 parameters: a model\n"
+    "assert net(torch.ones(1, 32, device=device)).shape == (1, 32)",
 ]
 
 
@@ -238,11 +244,16 @@ def _grade(result: dict) -> str:
     return f"{result['points']:g}/{result['max_points']:g}"
 
 
+def _models(result: dict) -> dict:
+    """The globals holding at least MODEL_SIZE parameters."""
+    found = result["models"] or {}
+    return {name: held for name, held in found.items() if held["size"] >= MODEL_SIZE}
+
+
 def _off_device(result: dict, mode: str) -> list[str]:
-    """The globals whose parameters are not (all) on the device the run asked for."""
+    """The models whose parameters are not (all) on the device the run asked for."""
     wanted = "cuda" if mode == "cuda" else "cpu"
-    models = result["models"] or {}
-    return sorted(name for name, kinds in models.items() if kinds != [wanted])
+    return sorted(name for name, held in _models(result).items() if held["devices"] != [wanted])
 
 
 def _why_failed(result: dict, mode: str) -> list[str]:
@@ -253,8 +264,8 @@ def _why_failed(result: dict, mode: str) -> list[str]:
     if result["points"] < result["max_points"]:
         why.append(f"earned {_grade(result)} points")
     if mode == "cuda":
-        if not result["models"]:
-            why.append("no model with parameters was found at the end of the run")
+        if not _models(result):
+            why.append(f"no model of {MODEL_SIZE:,} parameters or more was found at the end")
         elif off := _off_device(result, mode):
             why.append("parameters not on the GPU: " + ", ".join(off))
     return why
@@ -344,17 +355,17 @@ def _details(runs) -> str:
     where = {}
     for (lesson, mode), results in runs.items():
         if mode == "cuda":
-            found = {
-                name: "+".join(kinds)
-                for r in results
-                for name, kinds in (r["models"] or {}).items()
-            }
-            where[lesson] = ", ".join(f"{name} ({kind})" for name, kind in sorted(found.items()))
+            held = {name: x for r in results for name, x in (r["models"] or {}).items()}
+            where[lesson] = ", ".join(
+                f"{name} ({'+'.join(x['devices'])}, {x['size']:,})"
+                for name, x in sorted(held.items())
+            )
     if where:
         lines = [f"- {lesson}: {found or 'none'}" for lesson, found in where.items()]
         parts.append(
-            "Where the parameters were at the end of the cuda runs (global name, device):\n"
-            + "\n".join(lines)
+            "Where the parameters were at the end of the cuda runs (global name: device, "
+            f"parameters; a model is a global of {MODEL_SIZE:,} parameters or more, the "
+            "smaller ones are the tests' float64 fixtures):\n" + "\n".join(lines)
         )
     problems = [
         f"- {lesson}, {mode}: " + "; ".join(_why_failed(r, mode))

@@ -152,7 +152,10 @@ def test_a_run_is_graded_and_its_models_located(tmp_path):
     nbformat.write(nb, path)
     result = notebooks.execute(path, "cpu")
     assert (result["points"], result["max_points"]) == (1, 3)
-    assert result["models"] == {"net": ["cpu"], "weights": ["cpu"]}
+    assert result["models"] == {
+        "net": {"devices": ["cpu"], "size": 3},
+        "weights": {"devices": ["cpu"], "size": 2},
+    }
     assert any("wrong on purpose" in error for error in result["errors"])
     why = notebooks._why_failed(result, "cpu")
     assert "earned 1/3 points" in why
@@ -161,7 +164,7 @@ def test_a_run_is_graded_and_its_models_located(tmp_path):
 # No GPU here: the GPU columns are checked on made-up measurements.
 def test_notebook_table_reports_gpu_speedup_and_a_silent_cpu_fallback():
     def result(seconds, device, points=4, models=None):
-        models = {"net": [device]} if models is None else models
+        models = {"net": {"devices": [device], "size": 5000}} if models is None else models
         return {
             "seconds": seconds,
             "errors": [],
@@ -171,6 +174,11 @@ def test_notebook_table_reports_gpu_speedup_and_a_silent_cpu_fallback():
             "models": models,
         }
 
+    placed = {
+        "net": {"devices": ["cuda"], "size": 5000},
+        "ref": {"devices": ["cpu"], "size": 1000},  # a model left on the CPU
+        "fixture": {"devices": ["cpu"], "size": 12},  # a test's float64 fixture: allowed
+    }
     runs = {
         ("01_a", "cpu"): [result(80.0, "cpu")],
         ("01_a", "fast"): [result(10.0, "cpu")],
@@ -180,7 +188,7 @@ def test_notebook_table_reports_gpu_speedup_and_a_silent_cpu_fallback():
         ("02_b", "cuda"): [result(125.0, "cpu")],  # USE_GPU on, but it ran on the CPU
         ("03_c", "cpu"): [result(10.0, "cpu")],
         ("03_c", "fast"): [result(5.0, "cpu")],
-        ("03_c", "cuda"): [result(5.0, "cuda", models={"net": ["cuda"], "ref": ["cpu"]})],
+        ("03_c", "cuda"): [result(5.0, "cuda", models=placed)],
     }
     options = run_all.Options(devices=["cpu", "cuda"])
     text = notebooks._tables(["01_a", "02_b", "03_c"], runs, options, 1)
@@ -193,7 +201,7 @@ def test_notebook_table_reports_gpu_speedup_and_a_silent_cpu_fallback():
     assert "02_b, cuda: asked for cuda, but the device line says 'cpu'" in text
     assert "02_b, fast: earned 3/4 points" in text
     assert "03_c, cuda: parameters not on the GPU: ref" in text
-    assert "- 03_c: net (cuda), ref (cpu)" in text
+    assert "- 03_c: fixture (cpu, 12), net (cuda, 5,000), ref (cpu, 1,000)" in text
 
 
 def test_a_cpu_only_table_has_no_gpu_columns():
