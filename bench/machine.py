@@ -56,19 +56,34 @@ def load_average() -> float | None:
 
 
 def busy_note(before: float | None, after: float | None) -> str:
-    """A sentence saying whether the machine was shared while we measured."""
-    loads = [x for x in (before, after) if x is not None]
-    if not loads:
-        return "Load average unknown."
+    """A sentence saying whether the machine was shared while we measured.
+
+    ``before`` is the 1-minute load average when the benchmark started, so it
+    counts other work only: above half the cores, someone else was running.
+    ``after`` also counts the benchmark itself (one busy thread per kernel or
+    training run, two with two torch threads), so it says "busy" only above the
+    number of cores, where processes were waiting for a CPU.
+    """
     cores = cpu_cores()
-    worst = max(loads)
-    if worst > 0.5 * cores:
+    if before is None and after is None:
+        return "Load average unknown."
+    others = before is not None and before > 0.5 * cores
+    queued = after is not None and after > cores
+    loads = ", ".join(
+        f"{when} {value:.1f}"
+        for when, value in (("before", before), ("after", after))
+        if value is not None
+    )
+    if others or queued:
         return (
-            f"The machine was busy (load average up to {worst:.1f} on {cores} cores): "
-            "other processes shared the CPU, so these figures are pessimistic and noisy. "
-            "Re-run on a quiet machine before relying on them."
+            f"The machine was busy (load average {loads} on {cores} cores): other processes "
+            "shared the CPU, so these figures are pessimistic and noisy. Re-run on a quiet "
+            "machine before relying on them."
         )
-    return f"The machine was quiet (load average at most {worst:.1f} on {cores} cores)."
+    return (
+        f"The machine was quiet (load average {loads} on {cores} cores; the figure after the "
+        "run counts the benchmark's own work)."
+    )
 
 
 def describe() -> dict[str, str]:

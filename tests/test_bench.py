@@ -259,3 +259,13 @@ def test_notebook_options_are_checked(capsys):
         with pytest.raises(SystemExit):
             run_all.parse_args(argv)
         assert message in capsys.readouterr().err
+
+
+def test_the_benchmark_s_own_load_does_not_make_the_machine_busy(monkeypatch):
+    """A one-thread lesson leaves a load of about 1 behind it on 2 cores: quiet.
+    Other work before the start, or processes queueing for a CPU, is busy."""
+    monkeypatch.setattr(machine, "cpu_cores", lambda: 2)
+    assert machine.busy_note(0.6, 1.1).startswith("The machine was quiet")
+    assert machine.busy_note(1.5, 1.1).startswith("The machine was busy")
+    assert machine.busy_note(0.2, 3.4).startswith("The machine was busy")
+    assert machine.busy_note(None, None) == "Load average unknown."
