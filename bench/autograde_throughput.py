@@ -101,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (None if args.quick else RESULTS)
     command = " ".join(["python bench/autograde_throughput.py", *(argv or sys.argv[1:])])
 
-    before, load_before = machine.load(), machine.load_average()
+    before, load_before, meter = machine.load(), machine.load_average(), machine.OtherWork()
     print(f"{TITLE}\n  {machine.summary()}\n  {before}", flush=True)
     figures = measure(students, args.jobs)
     after, load_after = machine.load(), machine.load_average()
-    text = section(figures, command, before, after, (load_before, load_after))
+    text = section(figures, command, before, after, (load_before, load_after, meter.share()))
     print("\n" + text + "\n", flush=True)
     if output is not None:
         report.update_section(output, NAME, text)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import re
 import subprocess
+import time
+from pathlib import Path
 
 import torch
 
@@ -55,35 +58,79 @@ def load_average() -> float | None:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
-def busy_note(before: float | None, after: float | None) -> str:
+def _machine_busy_seconds() -> tuple[float, int] | None:
+    """(CPU seconds every core together has spent busy since boot, cores counted),
+    from Linux's /proc/stat; None elsewhere."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, lines[0].split()[1:8])
+    cores = sum(1 for line in lines if re.match(r"cpu\d+ ", line))
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK"), cores
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended (kernels,
+    nbgrader processes, workers: each counts its own ended children too)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class OtherWork:
+    """How much of the machine's CPU other processes used while we measured.
+
+    ``meter = OtherWork()`` before the run, ``meter.share()`` after it: the
+    fraction (0 to 1) of all cores' time that went to processes other than this
+    one and its children, or None where /proc/stat is not there.
+    """
+
+    def __init__(self):
+        self.start = (_machine_busy_seconds(), _own_seconds(), time.monotonic())
+
+    def share(self) -> float | None:
+        machine_then, own_then, wall_then = self.start
+        machine_now = _machine_busy_seconds()
+        if machine_then is None or machine_now is None:
+            return None
+        wall = time.monotonic() - wall_then
+        others = (machine_now[0] - machine_then[0]) - (_own_seconds() - own_then)
+        return max(0.0, others) / (wall * machine_now[1]) if wall > 0 else None
+
+
+def busy_note(before: float | None, after: float | None, others: float | None = None) -> str:
     """A sentence saying whether the machine was shared while we measured.
 
-    ``before`` is the 1-minute load average when the benchmark started, so it
-    counts other work only: above half the cores, someone else was running.
-    ``after`` also counts the benchmark itself (one busy thread per kernel or
-    training run, two with two torch threads), so it says "busy" only above the
-    number of cores, where processes were waiting for a CPU.
+    ``others``: the share of the CPU other processes used during the run
+    (:class:`OtherWork`); above a quarter, the machine was busy. Where it is
+    unknown, the load averages decide: ``before`` counts other work only, so
+    above half the cores someone else was running; ``after`` also counts the
+    benchmark itself (and the one before it, since a 1-minute average decays
+    slowly), so it says "busy" only above the number of cores.
     """
     cores = cpu_cores()
-    if before is None and after is None:
-        return "Load average unknown."
-    others = before is not None and before > 0.5 * cores
-    queued = after is not None and after > cores
     loads = ", ".join(
         f"{when} {value:.1f}"
         for when, value in (("before", before), ("after", after))
         if value is not None
     )
-    if others or queued:
-        return (
-            f"The machine was busy (load average {loads} on {cores} cores): other processes "
-            "shared the CPU, so these figures are pessimistic and noisy. Re-run on a quiet "
-            "machine before relying on them."
+    if others is not None:
+        busy = others > 0.25
+        what = f"other processes used {others:.0%} of the CPU during the run"
+        what += f"; load average {loads} on {cores} cores" if loads else ""
+    elif loads:
+        busy = (before is not None and before > 0.5 * cores) or (
+            after is not None and after > cores
         )
-    return (
-        f"The machine was quiet (load average {loads} on {cores} cores; the figure after the "
-        "run counts the benchmark's own work)."
-    )
+        what = f"load average {loads} on {cores} cores"
+    else:
+        return "Load average unknown."
+    if busy:
+        return (
+            f"The machine was busy ({what}): these figures are pessimistic and noisy. "
+            "Re-run on a quiet machine before relying on them."
+        )
+    return f"The machine was quiet ({what})."
 
 
 def describe() -> dict[str, str]:

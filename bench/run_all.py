@@ -155,7 +155,7 @@ def section_name(name: str, options: Options) -> str:
 def run_one(name: str, options: Options, command: str, output: Path | None) -> None:
     """Run one benchmark, print its section and write it into ``output``."""
     module = MODULES[name]
-    before, load_before = machine.load(), machine.load_average()
+    before, load_before, meter = machine.load(), machine.load_average(), machine.OtherWork()
     print(f"\n{module.TITLE}\n  {before}", flush=True)
     start = time.perf_counter()
     body = module.run(options)
@@ -164,7 +164,8 @@ def run_one(name: str, options: Options, command: str, output: Path | None) -> N
     title = module.TITLE
     if "cuda" in options.devices:
         title += f", on a GPU machine ({machine.gpu_name()})"
-    text = section(title, command, before, after, (load_before, load_after), body)
+    loads = (load_before, load_after, meter.share())
+    text = section(title, command, before, after, loads, body)
     print("\n" + text + "\n", flush=True)
     if output is not None:
         report.update_section(output, section_name(name, options), text)

@@ -263,9 +263,37 @@ def test_notebook_options_are_checked(capsys):
 
 def test_the_benchmark_s_own_load_does_not_make_the_machine_busy(monkeypatch):
     """A one-thread lesson leaves a load of about 1 behind it on 2 cores: quiet.
-    Other work before the start, or processes queueing for a CPU, is busy."""
+    Other work before the start, or processes queueing for a CPU, is busy; where
+    the CPU time of other processes is known, it decides."""
     monkeypatch.setattr(machine, "cpu_cores", lambda: 2)
     assert machine.busy_note(0.6, 1.1).startswith("The machine was quiet")
     assert machine.busy_note(1.5, 1.1).startswith("The machine was busy")
     assert machine.busy_note(0.2, 3.4).startswith("The machine was busy")
     assert machine.busy_note(None, None) == "Load average unknown."
+    assert machine.busy_note(1.5, 1.9, others=0.02).startswith(
+        "The machine was quiet (other processes used 2% of the CPU during the run"
+    )
+    assert machine.busy_note(0.1, 0.9, others=0.4).startswith("The machine was busy")
+
+
+def test_other_work_is_the_machine_s_cpu_time_less_our_own(monkeypatch):
+    """Made-up clocks: over 10 s on 2 cores the machine was busy 12 CPU seconds,
+    9 of them ours (this process and its ended children): others used 15%."""
+    clocks = {"machine": (100.0, 2), "own": 50.0, "wall": 1000.0}
+    monkeypatch.setattr(machine, "_machine_busy_seconds", lambda: clocks["machine"])
+    monkeypatch.setattr(machine, "_own_seconds", lambda: clocks["own"])
+    monkeypatch.setattr(machine.time, "monotonic", lambda: clocks["wall"])
+    meter = machine.OtherWork()
+    clocks.update(machine=(112.0, 2), own=59.0, wall=1010.0)
+    assert meter.share() == pytest.approx(0.15)
+    monkeypatch.setattr(machine, "_machine_busy_seconds", lambda: None)
+    assert machine.OtherWork().share() is None
+
+
+def test_the_machine_s_cpu_time_is_read_from_proc_stat():
+    first = machine._machine_busy_seconds()
+    if first is None:
+        pytest.skip("no /proc/stat here")
+    sum(range(5_000_000))  # some work of our own
+    second = machine._machine_busy_seconds()
+    assert second[0] > first[0] and second[1] >= 1
