@@ -17,7 +17,7 @@ help:
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make format  let ruff fix formatting and import order"
 	@echo "make doctor  check this environment and say how to fix what is missing"
-	@echo "make bench   measure speeds into bench/RESULTS.md (about an hour; BENCH_ARGS=--help)"
+	@echo "make bench   measure speeds into bench/RESULTS.md (about 20 minutes; BENCH_ARGS=--help)"
 
 # The stamp is newer than pyproject.toml once the install has succeeded, so
 # later runs skip pip entirely; a failed install leaves no stamp and is retried.

@@ -1,6 +1,6 @@
 """Run the benchmarks and write their sections of bench/RESULTS.md.
 
-    python -m bench                      # everything (about an hour on 2 cores)
+    python -m bench                      # everything (about 20 minutes on 2 quiet cores)
     python -m bench --only notebooks     # one benchmark (repeatable option)
     python -m bench --quick              # tiny sizes, seconds; writes no file
     python -m bench --device cuda        # also on the GPU (and USE_GPU on/off)

@@ -271,7 +271,7 @@ def test_the_benchmark_s_own_load_does_not_make_the_machine_busy(monkeypatch):
     assert machine.busy_note(0.2, 3.4).startswith("The machine was busy")
     assert machine.busy_note(None, None) == "Load average unknown."
     assert machine.busy_note(1.5, 1.9, others=0.02).startswith(
-        "The machine was quiet (other processes used 2% of the CPU during the run"
+        "The machine was quiet (2% of the CPU went to other processes during the run"
     )
     assert machine.busy_note(0.1, 0.9, others=0.4).startswith("The machine was busy")
 
