@@ -297,3 +297,12 @@ def test_the_machine_s_cpu_time_is_read_from_proc_stat():
     sum(range(5_000_000))  # some work of our own
     second = machine._machine_busy_seconds()
     assert second[0] > first[0] and second[1] >= 1
+
+
+def test_notebooks_run_side_by_side_with_jobs():
+    """--jobs 2: the stand-in runs in worker processes, and every run is still
+    timed, graded and checked."""
+    options = run_all.Options(quick=True, jobs=2, modes=["cpu", "fast"])
+    text = notebooks.run(options)
+    assert "2 notebooks ran at a time" in text
+    assert "| stand-in (quick mode) |" in text and "| 1/1 | 1/1 | yes |" in text
