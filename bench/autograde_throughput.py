@@ -63,7 +63,7 @@ def measure(students: int, jobs: int) -> dict:
     return {"students": students, "jobs": jobs, "sequential": sequential, "parallel": parallel}
 
 
-def section(figures: dict, command: str, before: str, after: str, loads) -> str:
+def section(figures: dict, command: str, watch: machine.Watch) -> str:
     n, jobs = figures["students"], figures["jobs"]
     rows = [
         [f"--jobs {j}", f"{s:.1f}", f"{60 * n / s:.1f}"]
@@ -74,8 +74,8 @@ def section(figures: dict, command: str, before: str, after: str, loads) -> str:
             TITLE,
             "",
             f"Machine: {machine.summary()}. Command: `{command}`.",
-            f"Before: `{before}`. After: `{after}`.",
-            machine.busy_note(*loads),
+            f"Before: `{watch.before}`. After: `{watch.after}`.",
+            watch.note,
             "",
             f"`rnncourse autograde` on {n} students of a synthetic lesson (two exercises, "
             "`import torch` in the first cell; one nbgrader process per student):",
@@ -101,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (None if args.quick else RESULTS)
     command = " ".join(["python bench/autograde_throughput.py", *(argv or sys.argv[1:])])
 
-    before, load_before, meter = machine.load(), machine.load_average(), machine.OtherWork()
-    print(f"{TITLE}\n  {machine.summary()}\n  {before}", flush=True)
+    watch = machine.Watch()
+    print(f"{TITLE}\n  {machine.summary()}\n  {watch.before}", flush=True)
     figures = measure(students, args.jobs)
-    after, load_after = machine.load(), machine.load_average()
-    text = section(figures, command, before, after, (load_before, load_after, meter.share()))
+    watch.stop()
+    text = section(figures, command, watch)
     print("\n" + text + "\n", flush=True)
     if output is not None:
         report.update_section(output, NAME, text)

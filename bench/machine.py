@@ -139,6 +139,24 @@ def busy_note(before: float | None, after: float | None, others: float | None = 
     return f"The machine was quiet ({what})."
 
 
+class Watch:
+    """The machine around one measured run: ``uptime`` before and after it, and
+    the sentence saying whether it was busy (:func:`busy_note`).
+
+    ``watch = Watch()`` just before the run, ``watch.stop()`` just after it;
+    then ``watch.before``, ``watch.after`` and ``watch.note`` are set.
+    """
+
+    def __init__(self):
+        self.before, self._load_before, self._others = load(), load_average(), OtherWork()
+        self.after = self.note = ""
+
+    def stop(self) -> None:
+        others = self._others.share()
+        self.after = load()
+        self.note = busy_note(self._load_before, load_average(), others)
+
+
 def describe() -> dict[str, str]:
     """The machine, as short strings: cpu, cores, torch, threads, gpu, python, when, load."""
     return {

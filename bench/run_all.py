@@ -115,16 +115,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def section(title: str, command: str, before: str, after: str, loads, body: str) -> str:
+def section(title: str, command: str, watch: machine.Watch, body: str) -> str:
     info = machine.describe()
     return "\n\n".join(
         [
             f"## {title}",
             f"Measured {info['when']} on {machine.summary(info)}.  \n"
             f"Command: `{command}`  \n"
-            f"Before: `{before}`  \n"
-            f"After: `{after}`",
-            machine.busy_note(*loads),
+            f"Before: `{watch.before}`  \n"
+            f"After: `{watch.after}`",
+            watch.note,
             body,
         ]
     )
@@ -155,17 +155,16 @@ def section_name(name: str, options: Options) -> str:
 def run_one(name: str, options: Options, command: str, output: Path | None) -> None:
     """Run one benchmark, print its section and write it into ``output``."""
     module = MODULES[name]
-    before, load_before, meter = machine.load(), machine.load_average(), machine.OtherWork()
-    print(f"\n{module.TITLE}\n  {before}", flush=True)
+    watch = machine.Watch()
+    print(f"\n{module.TITLE}\n  {watch.before}", flush=True)
     start = time.perf_counter()
     body = module.run(options)
-    after, load_after = machine.load(), machine.load_average()
-    print(f"  {after}\n  ({time.perf_counter() - start:.0f} s)", flush=True)
+    watch.stop()
+    print(f"  {watch.after}\n  ({time.perf_counter() - start:.0f} s)", flush=True)
     title = module.TITLE
     if "cuda" in options.devices:
         title += f", on a GPU machine ({machine.gpu_name()})"
-    loads = (load_before, load_after, meter.share())
-    text = section(title, command, before, after, loads, body)
+    text = section(title, command, watch, body)
     print("\n" + text + "\n", flush=True)
     if output is not None:
         report.update_section(output, section_name(name, options), text)
