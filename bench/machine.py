@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from rnncourse.device import describe_device
+from rnncourse.device import cpu_model
 
 
 def cpu_cores() -> int:
@@ -25,11 +25,6 @@ def cpu_cores() -> int:
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
 
-
-def cpu_model() -> str:
-    """'AMD EPYC': the model name, as rnncourse's environment stamp gives it."""
-    # describe_device says "cpu (MODEL, N threads)"
-    return describe_device("cpu").removeprefix("cpu (").rsplit(", ", 1)[0]
 
 
 def gpu_name() -> str:

@@ -100,7 +100,7 @@ def describe_device(device: torch.device | str) -> str:
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
         return f"mps (Apple-silicon GPU, {platform.machine()})"
-    return f"cpu ({_cpu_model()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
 
 
 def environment_stamp(device: torch.device | str) -> str:
@@ -112,7 +112,8 @@ def environment_stamp(device: torch.device | str) -> str:
     return " | ".join([*parts, describe_device(device)])
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name, e.g. ``'AMD EPYC'`` (from /proc/cpuinfo on Linux)."""
     cpuinfo = Path("/proc/cpuinfo")  # Linux; elsewhere platform knows less
     if cpuinfo.is_file():
         for line in cpuinfo.read_text(errors="replace").splitlines():
