@@ -252,6 +252,11 @@ class _Guard:
     def message(self, label: str) -> str:
         if label.startswith("rnncourse."):
             why = "the course's reference answer to this exercise — write your own instead"
+        elif label in _RNN_MODULES:
+            why = (
+                "which this exercise asks you to write yourself — compute it from the "
+                "sizes and the equations, without building a torch recurrent module"
+            )
         elif label in _AUTOGRAD:
             why = (
                 "but this exercise asks for the gradients without autograd — compute them "

@@ -521,3 +521,15 @@ def test_import_and_guard_print_nothing():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
+
+
+def test_a_forbidden_module_is_explained_for_exercises_that_only_count():
+    """count_params is solved with arithmetic: the message must not tell the student
+    to 'implement' torch.nn.LSTM with tensor operations."""
+    with pytest.raises(ShortcutError) as info:
+        with forbid_shortcuts("count_params"):
+            torch.nn.LSTM(2, 3)
+    message = str(info.value)
+    assert "count_params called torch.nn.LSTM" in message
+    assert "from the sizes and the equations" in message
+    assert "tensor operations" not in message
