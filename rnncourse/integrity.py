@@ -300,10 +300,9 @@ def rebound_names(namespace: dict, expected: dict[str, str], used: list[str]) ->
             dotted = expected[name]
             origin = _resolve(dotted)
             top = dotted.split(".")[0]
-            genuine = origin is not None and is_genuine(
-                origin, dotted.rpartition(".")[2] if "." in dotted else dotted, top
-            )
-            if origin is not None and (value is not origin or not genuine):
+            if origin is not None and (
+                value is not origin or not is_genuine(origin, dotted.rpartition(".")[2], top)
+            ):
                 found.append(f"{name} (it should be {dotted})")
         elif hasattr(builtins, name) and callable(value) and value is not getattr(builtins, name):
             found.append(f"{name} (a builtin the test uses, redefined in the notebook)")

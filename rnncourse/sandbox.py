@@ -279,7 +279,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.run_dir: Path | None = None
         if not self.policy.sandbox:  # plain `nbgrader autograde` says so in its log
             self.log.warning(self.policy.describe())
-        if self.policy.sandbox:
+        else:
             self.run_dir = Path(tempfile.mkdtemp(prefix="rnnk-"))  # short: socket paths
             self.transport = "ipc"
             self.ip = str(self.run_dir / "k")

@@ -104,13 +104,6 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-def _root(node: ast.AST) -> ast.AST:
-    """The innermost value of a chain of attributes, subscripts and calls."""
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node
-
-
 def import_bindings(tree: ast.AST) -> dict[str, str]:
     """name -> dotted origin for every import statement in ``tree``."""
     bound = {}
@@ -225,7 +218,7 @@ class _CellScan(ast.NodeVisitor):
                 return _guarded(self.resolve(node.args[0])) or "an object's namespace (vars)"
         if isinstance(node, ast.Attribute) and node.attr == "__dict__":
             return _guarded(self.resolve(node.value)) or "an object's __dict__"
-        return _guarded(self.resolve(node)) if self.resolve(node) == "sys.modules" else None
+        return "sys.modules" if self.resolve(node) == "sys.modules" else None
 
     # -- statements
 
@@ -355,9 +348,10 @@ def scan_notebook(nb: NotebookNode) -> list[Finding]:
             continue
         scan = _CellScan(aliases, protected) if is_student_cell(cell) else None
         for node in tree.body:
-            aliases.update(import_bindings(node))  # imports inside functions too
+            bound = import_bindings(node)  # imports inside functions too
+            aliases.update(bound)
             if scan is not None and isinstance(node, (ast.Import, ast.ImportFrom)):
-                for name, origin in import_bindings(node).items():
+                for name, origin in bound.items():
                     if protected.get(name) == LESSON_NAME and setup.get(name) != origin:
                         scan.flag(f"redefines {name}, {LESSON_NAME}")
             elif scan is not None:
@@ -373,7 +367,6 @@ def scan_notebook(nb: NotebookNode) -> list[Finding]:
 
 def _track_aliases(node: ast.stmt, aliases: dict[str, str]) -> None:
     """Follow ``import torch as t``, ``F = torch.nn.functional``, ``ip = get_ipython()``."""
-    aliases.update(import_bindings(node) if isinstance(node, (ast.Import, ast.ImportFrom)) else {})
     if isinstance(node, ast.Assign) and len(node.targets) == 1:
         target = node.targets[0]
         if isinstance(target, ast.Name):
