@@ -151,7 +151,17 @@ def open_gradebook(course: Course):
     from nbgrader.api import Gradebook
 
     where = settings(course)
-    return Gradebook(where.db_url, where.course_id)
+    saved = os.environ.get("PATH", "")
+    os.environ["PATH"] = _tools_path(saved)  # a new gradebook is set up by running `alembic`
+    try:
+        return Gradebook(where.db_url, where.course_id)
+    finally:
+        os.environ["PATH"] = saved
+
+
+def _tools_path(path: str) -> str:
+    """``path`` with this Python's scripts first: nbgrader shells out to ``alembic``."""
+    return os.pathsep.join([str(Path(sys.executable).parent), path])
 
 
 def _course_env(course: Course) -> dict[str, str]:
@@ -161,8 +171,7 @@ def _course_env(course: Course) -> dict[str, str]:
 def nbgrader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment nbgrader runs in: this Python's tools on PATH, CPU only."""
     env = dict(os.environ)
-    bin_dir = str(Path(sys.executable).parent)  # nbgrader shells out to `alembic`
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    env["PATH"] = _tools_path(env.get("PATH", ""))
     env["RNNCOURSE_DEVICE"] = "cpu"
     # kernels draw with the inline backend, so plots reach notebooks and feedback as images
     env.pop("MPLBACKEND", None)

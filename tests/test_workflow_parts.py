@@ -442,3 +442,14 @@ def test_instructor_commands_say_what_to_do_first(course, tmp_path):
     assert status == 2 and "no submission of 00_tiny from zed" in err
     status, _, err = rnncourse("feedback", LESSON, "--course", course.root)
     assert status == 2 and "run `rnncourse autograde 00_tiny`" in err
+
+
+def test_grades_of_a_course_never_built_is_a_clear_error(tmp_path, monkeypatch):
+    """The gradebook is created in-process on first use, by nbgrader running
+    `alembic`: that must work when the venv's scripts are not on PATH (a plain
+    `.venv/bin/rnncourse grades`), and end in a sentence, not a traceback."""
+    course = tiny_course(tmp_path / "course", build_it=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    status, _, err = rnncourse("grades", "--course", course.root)
+    assert status != 0 and "the gradebook has no lessons yet" in err, err
+    assert os.environ["PATH"] == "/usr/bin:/bin", "PATH was not restored"
