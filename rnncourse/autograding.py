@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from . import intake
 from .course import Course, CourseError, open_gradebook, run_nbgrader, settings
 from .submission_check import check_submission, problems
+from .tamper_scan import cell_name, error_outputs
 
 Check = Callable[[Course, str, str], list[str]]
 
 SQLITE_BUSY_TIMEOUT_S = 60
-TIMEOUT_ERRORS = {"CellTimeoutError", "KeyboardInterrupt"}  # nbgrader's timeout, an interrupt
 
 
 @dataclass
@@ -63,23 +63,15 @@ def _autograded_cells(course: Course, lesson: str, student: str) -> list[dict]:
     return json.loads(path.read_text())["cells"] if path.is_file() else []
 
 
-def _raised(cell: dict) -> list[dict]:
-    return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-
-
-def _cell_name(cell: dict, number: int) -> str:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {number}"
-
-
 def _crashes(course: Course, lesson: str, student: str) -> list[tuple[str, dict]]:
     """(cell name, error output) of cells that stopped on something other than
     a failed assertion: a crash in the student's code, or a timeout."""
     found = []
-    for number, cell in enumerate(_autograded_cells(course, lesson, student), start=1):
-        for error in _raised(cell):
+    for index, cell in enumerate(_autograded_cells(course, lesson, student)):
+        for error in error_outputs(cell):
             # rnncourse.grading's failures (ShortcutError too) are AssertionErrors
             if error.get("ename") not in {"AssertionError", "ShortcutError"}:
-                found.append((_cell_name(cell, number), error))
+                found.append((cell_name(cell, index), error))
     return found
 
 
@@ -91,10 +83,7 @@ def errors_check(course: Course, lesson: str, student: str) -> list[str]:
     for name, error in _crashes(course, lesson, student):
         if error.get("ename") in REPORTED_ERRORS | {"KeyboardInterrupt"}:
             continue  # execution_check tells these (a timeout interrupts the cell)
-        if error.get("ename") in TIMEOUT_ERRORS:
-            said.append(f"{name} timed out")
-        else:
-            said.append(f"{name} raised {error.get('ename')}")
+        said.append(f"{name} raised {error.get('ename')}")
     return said
 
 

@@ -32,7 +32,6 @@ import json
 import re
 import secrets
 import signal
-from collections.abc import Iterable
 from pathlib import Path
 from queue import Empty
 from time import monotonic
@@ -61,10 +60,6 @@ _DEATH_CAUSES = (
     (r"(^|[^.\w])(exit|quit)\s*\(", "exit() called"),
     (r"\bctypes\b", "a crash in C code called through ctypes"),
 )
-
-
-def _cell_name(cell, index: int) -> str:
-    return tamper_scan.cell_name(cell, index)
 
 
 def _error(ename: str, evalue: str):
@@ -100,7 +95,7 @@ def death_cause(cells: list, index: int, status: int | None) -> str:
     for i in [index, *student]:
         for pattern, cause in _DEATH_CAUSES:
             if re.search(pattern, cells[i].source, flags=re.M):
-                where = "" if i == index else f" in cell {_cell_name(cells[i], i)}"
+                where = "" if i == index else f" in cell {tamper_scan.cell_name(cells[i], i)}"
                 return f"{cause}{where} ({_describe_exit(status)})"
     return _describe_exit(status)
 
@@ -155,7 +150,7 @@ class SafeExecute(Execute):
         if self._death is not None:
             cell.outputs = [_error(NOT_RUN, f"not run: the kernel died in {self._death}")]
             return cell, resources
-        name = _cell_name(cell, index)
+        name = tamper_scan.cell_name(cell, index)
         replaced = None
         if self.check_integrity and tamper_scan.is_test_cell(cell):
             replaced = self._integrity(cell)
@@ -221,7 +216,7 @@ class SafeExecute(Execute):
         self._timed_out = True
         if reply is not None and cell is not None:
             index = next((i for i, c in enumerate(self.nb.cells) if c is cell), 0)
-            said = f"cell {_cell_name(cell, index)} timed out after {timeout} s"
+            said = f"cell {tamper_scan.cell_name(cell, index)} timed out after {timeout} s"
             reply["content"]["evalue"] = said
             reply["content"]["traceback"] = [
                 f"{TIMEOUT}: {said}; the autograder interrupted it and went on"
@@ -291,10 +286,6 @@ class SafeExecute(Execute):
 # ---- reading an autograded notebook back ---------------------------------------------
 
 
-def _errors(cell) -> Iterable[dict]:
-    return (o for o in cell.get("outputs", []) if o.get("output_type") == "error")
-
-
 def _text(value) -> str:
     return "".join(value) if isinstance(value, list) else (value or "")
 
@@ -306,9 +297,9 @@ def execution_problems(cells: list[dict]) -> list[str]:
     zeroed: list[str] = []  # test cells scored zero for them
     not_run = 0
     for index, cell in enumerate(cells):
-        name = _cell_name(cell, index)
+        name = tamper_scan.cell_name(cell, index)
         is_test = tamper_scan.is_test_cell(cell)
-        for error in _errors(cell):
+        for error in tamper_scan.error_outputs(cell):
             ename, evalue = error.get("ename"), _text(error.get("evalue"))
             if ename in (DIED, TIMEOUT):
                 said.append(evalue)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .course import Course, CourseError
+from .tamper_scan import nbgrader_meta
 
 UNANSWERED = "raise NotImplementedError"
 
@@ -44,17 +45,13 @@ def default_notebook(course: Course, lesson: str, where: Path | None = None) -> 
     return fetched if fetched.is_file() else course.release_notebook(lesson)
 
 
-def _meta(cell: dict) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def _source(cell: dict) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
 
 
 def _tracked(cell: dict) -> bool:
-    meta = _meta(cell)
+    meta = nbgrader_meta(cell)
     return bool(meta.get("grade_id")) and any(meta.get(k) for k in ("grade", "solution", "locked"))
 
 
@@ -65,7 +62,7 @@ def _kind(meta: dict) -> str:
 
 
 def _settings(cell: dict) -> dict:
-    meta = _meta(cell)
+    meta = nbgrader_meta(cell)
     flags = {k: bool(meta.get(k)) for k in ("grade", "solution", "locked")}
     if meta.get("grade"):
         flags["points"] = float(meta.get("points", 0))
@@ -98,15 +95,15 @@ def check_submission(course: Course, lesson: str, path: Path) -> list[Finding]:
     own_copy = not released.is_file() or released.resolve() == path.resolve()
     reference = _read(course.source_notebook(lesson) if own_copy else released)
 
-    expected = {_meta(c)["grade_id"]: c for c in reference["cells"] if _tracked(c)}
+    expected = {nbgrader_meta(c)["grade_id"]: c for c in reference["cells"] if _tracked(c)}
     found: dict[str, list[tuple[int, dict]]] = {}
     for number, cell in enumerate(student["cells"], start=1):
-        if _meta(cell).get("grade_id"):
-            found.setdefault(_meta(cell)["grade_id"], []).append((number, cell))
+        if nbgrader_meta(cell).get("grade_id"):
+            found.setdefault(nbgrader_meta(cell)["grade_id"], []).append((number, cell))
 
     findings = []
     for grade_id, ref in expected.items():
-        kind = _kind(_meta(ref))
+        kind = _kind(nbgrader_meta(ref))
         copies = found.get(grade_id, [])
         if not copies:
             findings.append(
@@ -152,10 +149,10 @@ def check_submission(course: Course, lesson: str, path: Path) -> list[Finding]:
                 )
             )
             continue
-        locked = _meta(ref).get("locked") or (
-            _meta(ref).get("grade") and not _meta(ref).get("solution")
+        locked = nbgrader_meta(ref).get("locked") or (
+            nbgrader_meta(ref).get("grade") and not nbgrader_meta(ref).get("solution")
         )
-        stored = _meta(cell if own_copy else ref).get("checksum")
+        stored = nbgrader_meta(cell if own_copy else ref).get("checksum")
         if locked and stored and _checksum(cell) != stored:
             findings.append(
                 Finding(
@@ -164,7 +161,7 @@ def check_submission(course: Course, lesson: str, path: Path) -> list[Finding]:
                     "autograder restores the original, so the edit is lost. Undo it.",
                 )
             )
-        if _meta(ref).get("solution") and UNANSWERED in _source(cell):
+        if nbgrader_meta(ref).get("solution") and UNANSWERED in _source(cell):
             findings.append(Finding("note", f"exercise '{grade_id}' is not answered yet."))
 
     for grade_id, copies in found.items():

@@ -63,21 +63,27 @@ class Finding:
     cheat: bool = True
 
 
-def _meta(cell) -> dict:
+def nbgrader_meta(cell) -> dict:
+    """The cell's nbgrader metadata ({} for a cell nbgrader does not manage)."""
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
+def error_outputs(cell) -> list[dict]:
+    """The error outputs an executed cell holds."""
+    return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+
+
 def cell_name(cell, index: int) -> str:
-    return _meta(cell).get("grade_id") or f"cell {index + 1}"
+    return nbgrader_meta(cell).get("grade_id") or f"cell {index + 1}"
 
 
 def is_test_cell(cell) -> bool:
-    return cell.get("cell_type") == "code" and bool(_meta(cell).get("grade"))
+    return cell.get("cell_type") == "code" and bool(nbgrader_meta(cell).get("grade"))
 
 
 def is_student_cell(cell) -> bool:
     """Code the student wrote: solution cells, and code cells nbgrader does not lock."""
-    meta = _meta(cell)
+    meta = nbgrader_meta(cell)
     return cell.get("cell_type") == "code" and (
         bool(meta.get("solution")) or not (meta.get("locked") or meta.get("grade"))
     )
