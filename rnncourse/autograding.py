@@ -39,6 +39,9 @@ Check = Callable[[Course, str, str], list[str]]
 SQLITE_BUSY_TIMEOUT_S = 60
 
 
+NO_SUBMISSION = "no submission"
+
+
 @dataclass
 class StudentResult:
     """One row of the summary."""
@@ -282,9 +285,7 @@ def autograde_class(
         with open_gradebook(course) as gb:
             roster = sorted(s.id for s in gb.students)
         results += [
-            StudentResult(s, None, None, problems=["no submission"])
-            for s in roster
-            if s not in todo
+            StudentResult(s, None, None, problems=[NO_SUBMISSION]) for s in roster if s not in todo
         ]
     return sorted(results, key=lambda r: r.student)
 

@@ -200,7 +200,9 @@ def _run_autograde(args: argparse.Namespace) -> int:
 
     print(policy().describe())
     print(autograding.format_summary(results))
-    missed = [r.student for r in results if not r.graded and r.problems != ["no submission"]]
+    missed = [
+        r.student for r in results if not r.graded and r.problems != [autograding.NO_SUBMISSION]
+    ]
     if missed:
         print(f"not graded: {', '.join(missed)}", file=sys.stderr)
     return 1 if missed else 0

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from .course import Course, CourseError, build, open_gradebook, run_nbgrader, settings
+from .feedback import BEGIN_HIDDEN
 
 SOLUTIONS_SUFFIX = "-solutions"
 
@@ -118,7 +119,7 @@ def release_solutions(course: Course, lesson: str, *, force: bool = False) -> Pa
     shutil.rmtree(staging / assignment, ignore_errors=True)
     (staging / lesson).rename(staging / assignment)
     for notebook in (staging / assignment).rglob("*.ipynb"):
-        if "BEGIN HIDDEN TESTS" in notebook.read_text():
+        if BEGIN_HIDDEN in notebook.read_text():
             raise CourseError(
                 f"{notebook} still holds hidden tests: autograder/nbgrader_config.py must list "
                 "ClearHiddenTests in GenerateSolution.preprocessors. Nothing was released."
