@@ -453,3 +453,21 @@ def test_grades_of_a_course_never_built_is_a_clear_error(tmp_path, monkeypatch):
     status, _, err = rnncourse("grades", "--course", course.root)
     assert status != 0 and "the gradebook has no lessons yet" in err, err
     assert os.environ["PATH"] == "/usr/bin:/bin", "PATH was not restored"
+
+
+def test_a_grade_histogram_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    """An instructor who calls write_grades in a notebook keeps inline plots."""
+    import matplotlib
+    import pandas as pd
+
+    from rnncourse.grades import Grades, histogram
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        grades = Grades(pd.DataFrame({"01": [3.0, 5.0, None]}), {"01": 5.0})
+        path = histogram(grades, "01", tmp_path / "h.png")
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
