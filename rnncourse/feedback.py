@@ -111,11 +111,14 @@ def generate_feedback(course: Course, lesson: str, *, release: bool = True) -> F
         raise CourseError(
             f"no autograded submissions of {lesson}: run `rnncourse autograde {lesson}`."
         )
-    run_nbgrader(course, "generate_feedback", lesson, "--force")
+    proc = run_nbgrader(course, "generate_feedback", lesson, "--force")
     report = FeedbackReport(html={s: feedback_html(course, s, lesson) for s in graded})
     missing = [s for s, page in report.html.items() if not page.is_file()]
     if missing:
-        raise CourseError(f"nbgrader wrote no feedback for {', '.join(missing)}.")
+        raise CourseError(
+            f"nbgrader wrote no feedback for {', '.join(missing)}. What it said:\n"
+            f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        )
     leaking = [s for s, page in report.html.items() if BEGIN_HIDDEN in page.read_text()]
     if leaking:  # the course configuration lost HideHiddenTests: never release that
         for student in leaking:
