@@ -112,10 +112,19 @@ def _read_zip(path: Path, lesson: str) -> tuple[bytes, str | None]:
         member = _notebook_member(zf, lesson)
         content = zf.read(member)
         stamp_name = str(PurePosixPath(member.filename).with_name("timestamp.txt"))
-        stamp = zf.read(stamp_name).decode().strip() if stamp_name in zf.namelist() else None
-    json.loads(content)  # ValueError when it is not a notebook
-    if stamp is not None:
+        stamp = zf.read(stamp_name) if stamp_name in zf.namelist() else None
+    try:
+        json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        where = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
+        raise ValueError(f"its {member.filename} is not a notebook: not valid JSON{where}") from err
+    if stamp is None:
+        return content, None
+    try:
+        stamp = stamp.decode("utf-8").strip()
         parse_utc(stamp)  # ValueError when nbgrader could not read it
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"its {stamp_name} does not hold a date and time") from err
     return content, stamp
 
 

@@ -359,6 +359,7 @@ def test_import_zips_reads_what_it_can_and_says_why_it_skips_the_rest(course, tm
     _zip(uploads / f"1_{LESSON}__fay.zip", {f"{LESSON}.ipynb": nb})
     _zip(uploads / f"2_{LESSON}__fay.zip", {f"{LESSON}.ipynb": nb})
     _zip(uploads / f"{LESSON}__gus.zip", {f"../../../escaped/{LESSON}.ipynb": nb})
+    _zip(uploads / f"{LESSON}__ivy.zip", {f"{LESSON}.ipynb": nb, "timestamp.txt": "garbage"})
     (uploads / f"{LESSON}__hal.zip").write_bytes(b"not a zip at all")
     (uploads / "index.html").write_text("the LMS's listing")
     before = sha(uploads)
@@ -369,6 +370,11 @@ def test_import_zips_reads_what_it_can_and_says_why_it_skips_the_rest(course, tm
     assert "does not end in" in skipped["index.html"]
     assert "holds no" in skipped[f"{LESSON}__cy.zip"]
     assert "not a usable submission" in skipped[f"{LESSON}__di.zip"]
+    assert (
+        f"its {LESSON}.ipynb is not a notebook: not valid JSON (line 1"
+        in skipped[f"{LESSON}__di.zip"]
+    )
+    assert "its timestamp.txt does not hold a date and time" in skipped[f"{LESSON}__ivy.zip"]
     assert "holds 2 files" in skipped[f"{LESSON}__ed.zip"]
     assert "fay has 2 zips" in skipped[f"1_{LESSON}__fay.zip"] and f"2_{LESSON}__fay.zip" in skipped
     assert "not a usable submission" in skipped[f"{LESSON}__hal.zip"]
