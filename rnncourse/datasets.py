@@ -55,9 +55,10 @@ class DatasetError(RuntimeError):
 # --- where files are looked up -------------------------------------------------
 
 
-def data_dirs() -> list[Path]:
-    """The folders named in ``RNNCOURSE_DATA``, in order (empty entries skipped)."""
-    value = os.environ.get(DATA_ENV, "")
+def data_dirs(value: str | None = None) -> list[Path]:
+    """The folders named in ``RNNCOURSE_DATA`` (or in ``value``, a string of that
+    form), in order (empty entries skipped)."""
+    value = os.environ.get(DATA_ENV, "") if value is None else value
     return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
 
 

@@ -46,6 +46,8 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
+from .datasets import DATA_ENV, DATASETS_DIR, cache_dir, data_dirs
+
 SANDBOX_ENV = "RNNCOURSE_SANDBOX"
 MEMORY_ENV = "RNNCOURSE_KERNEL_MEMORY"
 DEFAULT_MEMORY = "4G"  # each lesson's kernel, autograding, allocates about 0.5 GiB
@@ -188,8 +190,8 @@ def readonly_dirs() -> list[Path]:
     found = [Path(d) for d in SYSTEM_DIRS]
     found += [Path(p).resolve() for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)]
     found += [Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "purelib", "platlib")]
-    found += [package, package.parent / "datasets"]
-    found += _data_dirs(os.environ.get("RNNCOURSE_DATA", ""))
+    found += [package, DATASETS_DIR]
+    found += _data_dirs(os.environ.get(DATA_ENV, ""))
     found.append(_cache_dir())
     unique = []
     for path in found:
@@ -201,12 +203,12 @@ def readonly_dirs() -> list[Path]:
 def _data_dirs(value: str) -> list[Path]:
     """The folders of RNNCOURSE_DATA, resolved: a link to them (say under the host's
     /tmp, which the sandbox replaces) would lead nowhere inside the sandbox."""
-    return [Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p.strip()]
+    return [path.resolve() for path in data_dirs(value)]
 
 
 def _cache_dir() -> Path:
     """rnncourse's download cache (rnncourse.datasets), read-only in the sandbox."""
-    return Path(os.environ.get("RNNCOURSE_CACHE") or "~/.cache/rnncourse").expanduser().resolve()
+    return cache_dir().resolve()
 
 
 def bwrap_argv(workdir: Path, run_dir: Path) -> list[str]:
@@ -244,8 +246,8 @@ def kernel_env(env: dict[str, str], run_dir: Path) -> dict[str, str]:
         MPLCONFIGDIR=str(run_dir / "matplotlib"),
         RNNCOURSE_CACHE=str(_cache_dir()),
     )
-    if env.get("RNNCOURSE_DATA"):
-        kept["RNNCOURSE_DATA"] = os.pathsep.join(map(str, _data_dirs(env["RNNCOURSE_DATA"])))
+    if env.get(DATA_ENV):
+        kept[DATA_ENV] = os.pathsep.join(map(str, _data_dirs(env[DATA_ENV])))
     return kept
 
 

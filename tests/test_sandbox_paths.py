@@ -18,3 +18,13 @@ def test_kernel_gets_resolved_data_folders(tmp_path, monkeypatch):
     assert env["RNNCOURSE_DATA"] == str(real.resolve())
     assert real.resolve() in sandbox.readonly_dirs()
     assert Path(link / "datasets") not in sandbox.readonly_dirs()
+
+
+def test_the_sandbox_shows_the_cache_the_loader_uses(monkeypatch):
+    """The sandbox asks rnncourse.datasets where the cache is, so the two never
+    disagree (a blank RNNCOURSE_CACHE means the default for both)."""
+    from rnncourse import datasets
+
+    monkeypatch.setenv("RNNCOURSE_CACHE", "  ")
+    env = sandbox.kernel_env({}, Path("/tmp/run"))
+    assert env["RNNCOURSE_CACHE"] == str(datasets.cache_dir().resolve())
