@@ -15,19 +15,14 @@ memory (RNNCOURSE_KERNEL_MEMORY), enough for this lesson.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
 import shutil
 import socket
-from pathlib import Path
 
 import pytest
 from lesson_harness import WholeCell, make_submission, submit
-from workflow_harness import ANSWERS, LESSON, MAX_SCORE, tiny_course
+from workflow_harness import ANSWERS, LESSON, MAX_SCORE, fingerprint, rnncourse, tiny_course
 
-from rnncourse import cli
 from rnncourse.course import Course, open_gradebook, scores
 
 pytestmark = pytest.mark.timeout(1800)  # nbgrader on a busy 2-core machine is slow
@@ -162,22 +157,9 @@ def hand_in(course: Course, port: int) -> None:
         (folder / name).write_text(text)
 
 
-def fingerprint(*folders: Path) -> dict[str, str]:
-    """sha256 of every file under ``folders``."""
-    return {
-        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for folder in folders
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 def autograde(course: Course, *options: str) -> str:
     """``rnncourse autograde`` in this process; its output (the summary)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        cli.main(["autograde", LESSON, "--course", str(course.root), *options])
-    return out.getvalue()
+    return rnncourse("autograde", LESSON, "--course", course.root, *options)[1]
 
 
 def summary_problems(output: str) -> dict[str, tuple[float | None, str]]:

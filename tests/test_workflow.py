@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
-import hashlib
 import html
 import json
 import os
@@ -40,6 +39,7 @@ from workflow_harness import (
     PARTIAL_MESSAGE,
     Student,
     answer,
+    fingerprint,
     ok,
     rnncourse,
     tiny_course,
@@ -59,16 +59,6 @@ CELL_SCORES = {  # the exact score of each test cell, per scenario
     "partial": {"test_add": 2.0, "test_double": 0.0},
 }
 FINAL = {**EXPECTED, "late": 4.5}  # late by under a day: 10 % of 5 points off
-
-
-def fingerprint(*folders: Path) -> dict[str, str]:
-    """sha256 of every file under ``folders``."""
-    return {
-        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for folder in folders
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def page_text(path: Path) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -222,6 +223,16 @@ def utc_now() -> dt.datetime:
 
 
 # ---- the rnncourse command ---------------------------------------------------------
+
+
+def fingerprint(*folders: Path) -> dict[str, str]:
+    """sha256 of every file under ``folders``."""
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for folder in folders
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def rnncourse(*args) -> tuple[int, str, str]:
