@@ -26,7 +26,6 @@ def cpu_cores() -> int:
     return os.cpu_count() or 1
 
 
-
 def gpu_name() -> str:
     """'NVIDIA H100 80GB HBM3' or 'no GPU' (torch sees no CUDA device)."""
     if torch.cuda.is_available():
