@@ -18,7 +18,7 @@ Environment variables an instructor may set (all optional):
                           (default: nbgrader's /usr/local/share/nbgrader/exchange)
     RNNCOURSE_CELL_TIMEOUT  seconds one cell may run while autograding (default 120)
     RNNCOURSE_SANDBOX     auto (default), on or off: run student code in a
-                          bubblewrap sandbox (rnncourse.sandbox)
+                          bubblewrap sandbox (rnncourse.instructor.sandbox)
     RNNCOURSE_KERNEL_MEMORY  memory a grading kernel may allocate (default 4G)
 
 Whatever runs a notebook here (autograde, generate_solution) gets
@@ -28,7 +28,7 @@ sets ``NBGRADER_EXECUTION`` while autograding, which lessons read through
 this folder for the Formgrader reads this file too, so its kernels also run on
 the CPU: open the lessons from another folder to use a GPU.)
 
-Autograding executes notebooks with ``rnncourse.safe_execute.SafeExecute``
+Autograding executes notebooks with ``rnncourse.instructor.sandbox.safe_execute.SafeExecute``
 instead of nbgrader's ``Execute``: a sandboxed kernel with memory and output
 limits, named timeouts, kernel deaths that fail every later cell, and checks
 that the notebook did not replace what the tests rely on (README, "What the
@@ -36,15 +36,14 @@ autograder protects").
 
 Also configured here: the late penalty (``LatePenalty``, 10 % per started day),
 feedback without hidden tests (``HideHiddenTests``) and released solutions
-without hidden tests (``GenerateSolution.preprocessors``). The ``rnncourse``
+without hidden tests (``GenerateSolution.preprocessors``). This file holds
+settings only: the classes it names live in ``rnncourse.instructor``. The ``rnncourse``
 instructor commands (``rnncourse --help``) drive all of it.
 """
 
-import math
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
@@ -56,10 +55,8 @@ from nbgrader.preprocessors import (
     IncludeHeaderFooter,
     LimitOutput,
     LockCells,
-    NbGraderPreprocessor,
     SaveAutoGrades,
 )
-from traitlets import Float
 
 c = get_config()  # noqa: F821 -- provided by traitlets when nbgrader loads this file
 
@@ -88,7 +85,7 @@ c.Execute.interrupt_on_timeout = True
 # Student code is untrusted: nbgrader's default pipeline with SafeExecute in
 # place of Execute (named by string: rnncourse is imported only to autograde).
 c.Autograde.autograde_preprocessors = [
-    "rnncourse.safe_execute.SafeExecute",
+    "rnncourse.instructor.sandbox.safe_execute.SafeExecute",
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -101,43 +98,16 @@ c.OverwriteCells.add_missing_cells = True
 # Released notebooks carry no outputs.
 c.ClearOutput.enabled = True
 
-
-class LatePenalty(LateSubmissionPlugin):
-    """Late work loses ``percent_per_day`` percent of its score per started day.
-
-    Lateness is measured from the due date in the gradebook (``rnncourse release
-    LESSON --due ...``) to the submission's timestamp: one second late counts as
-    one day. nbgrader never lets a penalty exceed the score.
-    """
-
-    percent_per_day = Float(10.0, help="Percent of the score lost per started day late.").tag(
-        config=True
-    )
-
-    def late_submission_penalty(self, student_id, score, total_seconds_late):
-        days = math.ceil(total_seconds_late / 86400)
-        return min(score, score * self.percent_per_day * days / 100)
-
-
-c.AssignLatePenalties.plugin_class = LatePenalty
+# Late work loses 10 % of its score per started day (one second late counts as one day).
+c.AssignLatePenalties.plugin_class = "rnncourse.instructor.nbgrader_plugins.LatePenalty"
 c.LatePenalty.percent_per_day = 10.0
 
-
-class HideHiddenTests(NbGraderPreprocessor):
-    """Remove the hidden tests from feedback; the work is in rnncourse.feedback.
-
-    The autograded notebook carries the hidden tests (nbgrader puts them back to
-    run them), so plain feedback would show their code. Imported lazily, so that
-    other nbgrader commands do not pay for importing rnncourse.
-    """
-
-    def preprocess(self, nb, resources):
-        from rnncourse.feedback import hide_hidden_tests
-
-        return hide_hidden_tests(nb), resources
-
-
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback pages show the hidden tests' messages and scores, never their code.
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    "rnncourse.instructor.nbgrader_plugins.HideHiddenTests",
+    CSSHTMLHeaderPreprocessor,
+]
 
 # Released solutions keep the solutions and the visible tests, never the hidden
 # tests, and are not executed (students run them; outputs would need training).

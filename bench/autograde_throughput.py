@@ -30,8 +30,8 @@ from lesson_harness import submit  # noqa: E402
 from workflow_harness import ANSWERS, LESSON, answer, tiny_course  # noqa: E402
 
 from bench import machine, report  # noqa: E402
-from rnncourse.autograding import autograde_class  # noqa: E402
-from rnncourse.course import scores  # noqa: E402
+from rnncourse.instructor.autograde import autograde_class  # noqa: E402
+from rnncourse.instructor.nbgrader_course import scores  # noqa: E402
 
 NAME = "autograde"
 TITLE = "## Autograding throughput"

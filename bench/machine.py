@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from rnncourse.device import cpu_model
+from rnncourse.teaching.device import cpu_model
 
 
 def cpu_cores() -> int:

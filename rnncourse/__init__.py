@@ -1,4 +1,23 @@
-"""rnncourse — the reference package of the rnncourse workbook.
+"""rnncourse — the package the course's notebooks import.
+
+``import rnncourse`` gives the student's API: the reference answer of every
+exercise (``rnncourse.rnn_step`` is the reference of the ``rnn_step``
+exercise), the data sets, training loops, plots, the GPU toggle and the test
+helpers. Beneath it, the subpackages say who runs their code:
+
+    rnncourse.teaching     the teaching modules, one per concept; the student's kernel
+    rnncourse.in_kernel    checks that run in the student's kernel while tests run
+                           (check_close, the shortcut guard, the integrity check)
+    rnncourse.student      the student's commands: rnncourse check, pack, doctor
+    rnncourse.instructor   the instructor's machinery: release, collect, autograde in a
+                           sandbox, feedback, grades, the nbgrader plugins
+    rnncourse.course, rnncourse.nbgrader_cells
+                           the course folder and nbgrader's cell metadata, read by both
+                           the student's and the instructor's commands
+
+Names are loaded on first use, so ``import rnncourse`` is quick and a command
+that needs no torch (``rnncourse check``) never imports it; nothing here loads
+the instructor's modules.
 
 Shape letters used in every docstring (the same ones ``torch.nn.RNN`` uses):
 
@@ -9,88 +28,109 @@ Shape letters used in every docstring (the same ones ``torch.nn.RNN`` uses):
     D      number of directions (2 if bidirectional, else 1)
     V      vocabulary size
     E      embedding size
-
-Every exercise of the course has a reference implementation here, re-exported
-from ``rnncourse`` itself, so ``rnncourse.rnn_step`` is the reference answer of
-the ``rnn_step`` exercise.
+    T      length of a whole series or corpus, before it is cut into sequences
+    Q      number of outputs of a linear head (q in W_hq: V for a language model)
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .bptt import (
-    detach_state,
-    grad_norm_by_lag,
-    rnn_backward,
-    rnn_forward_cache,
-    scale_to_spectral_radius,
-)
-from .clipping import clip_grad_norm, clip_grad_value, global_grad_norm
-from .datasets import (
-    DatasetError,
-    adding_problem,
-    addition_examples,
-    load_airline_passengers,
-    load_reviews,
-    read_time_machine,
-    timemachine_path,
-)
-from .device import environment_stamp, pick_device
-from .grading import (
-    ShortcutError,
-    check_close,
-    check_shape,
-    forbid,
-    forbid_shortcuts,
-    is_autograding,
-)
-from .lstm import count_params, lstm_cell
-from .plotting import (
-    LivePlot,
-    plot_curves,
-    plot_forecast,
-    plot_grad_norms,
-    plot_series,
-)
-from .scratch_rnn import (
-    RNNModelScratch,
-    init_rnn_params,
-    init_rnn_state,
-    perplexity,
-    predict_chars,
-    rnn_forward,
-    rnn_step,
-)
-from .seed import seed_everything
-from .sequences import (
-    chronological_split,
-    make_windows,
-    naive_forecast,
-    rmse,
-    seasonal_naive,
-    seq_data_iter_random,
-    seq_data_iter_sequential,
-)
-from .text import (
-    ADDITION_CHARS,
-    Vocab,
-    build_vocab,
-    decode_addition,
-    embedding_as_matmul,
-    encode,
-    encode_addition,
-    load_corpus_time_machine,
-    one_hot,
-    pad_batch,
-    segment,
-    tokenize_time_machine,
-)
-from .torch_rnn import RNNLM, last_valid_output, load_scratch_params, rnn_output_shapes
-from .training import (
-    LMHistory,
-    TrainHistory,
-    evaluate_perplexity,
-    evaluate_sequence_model,
-    train_forecaster,
-    train_language_model,
-    train_sequence_model,
-)
+# public name -> the module that defines it
+_EXPORTS = {
+    "rnncourse.teaching.bptt": (
+        "detach_state",
+        "grad_norm_by_lag",
+        "rnn_backward",
+        "rnn_forward_cache",
+        "scale_to_spectral_radius",
+    ),
+    "rnncourse.teaching.clipping": ("clip_grad_norm", "clip_grad_value", "global_grad_norm"),
+    "rnncourse.teaching.datasets": (
+        "DatasetError",
+        "adding_problem",
+        "addition_examples",
+        "load_airline_passengers",
+        "load_reviews",
+        "read_time_machine",
+        "timemachine_path",
+    ),
+    "rnncourse.teaching.device": ("environment_stamp", "pick_device"),
+    "rnncourse.teaching.lstm": ("count_params", "lstm_cell"),
+    "rnncourse.teaching.plotting": (
+        "LivePlot",
+        "plot_curves",
+        "plot_forecast",
+        "plot_grad_norms",
+        "plot_series",
+    ),
+    "rnncourse.teaching.scratch_rnn": (
+        "RNNModelScratch",
+        "init_rnn_params",
+        "init_rnn_state",
+        "perplexity",
+        "predict_chars",
+        "rnn_forward",
+        "rnn_step",
+    ),
+    "rnncourse.teaching.seed": ("seed_everything",),
+    "rnncourse.teaching.sequences": (
+        "chronological_split",
+        "make_windows",
+        "naive_forecast",
+        "rmse",
+        "seasonal_naive",
+        "seq_data_iter_random",
+        "seq_data_iter_sequential",
+    ),
+    "rnncourse.teaching.text": (
+        "ADDITION_CHARS",
+        "Vocab",
+        "build_vocab",
+        "decode_addition",
+        "embedding_as_matmul",
+        "encode",
+        "encode_addition",
+        "load_corpus_time_machine",
+        "one_hot",
+        "pad_batch",
+        "segment",
+        "tokenize_time_machine",
+    ),
+    "rnncourse.teaching.torch_rnn": (
+        "RNNLM",
+        "last_valid_output",
+        "load_scratch_params",
+        "rnn_output_shapes",
+    ),
+    "rnncourse.teaching.training": (
+        "LMHistory",
+        "TrainHistory",
+        "evaluate_perplexity",
+        "evaluate_sequence_model",
+        "train_forecaster",
+        "train_language_model",
+        "train_sequence_model",
+    ),
+    "rnncourse.in_kernel.checks": ("check_close", "check_shape"),
+    "rnncourse.in_kernel.nbgrader_mode": ("is_autograding",),
+    "rnncourse.in_kernel.shortcuts": ("ShortcutError", "forbid", "forbid_shortcuts"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    """Load a public name from its module on first use (PEP 562) and keep it here."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rnncourse' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,8 +2,10 @@
 
 Each subcommand is declared by a small ``_add_<name>`` function below that adds
 its parser and points ``func`` at the code that does the work; that code lives
-in the module of its concept (``rnncourse.doctor``, ``rnncourse.course``, ...),
-so this file stays a thin table of contents.
+in the module of its concept (``rnncourse.student.*`` for the student's commands,
+``rnncourse.instructor.*`` for the instructor's), imported only when its command
+runs, so this file stays a thin table of contents and ``rnncourse check`` starts
+without torch, pandas or nbgrader's grading machinery.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import autograding, doctor, exchange, feedback, grades, lms_zips, submission_check
-from .course import Course, CourseError, build, locate
+from .course import Course, CourseError, locate
 
 
 class CommandError(Exception):
@@ -51,6 +52,8 @@ def _add_doctor(sub) -> None:
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
+    from .student import doctor
+
     return doctor.main()
 
 
@@ -98,6 +101,8 @@ def _add_build(sub) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
+    from .instructor.nbgrader_course import build
+
     for notebook in build(_course(args), args.lessons or None):
         print(f"built {notebook}")
     return 0
@@ -122,6 +127,8 @@ def _add_release(sub) -> None:
 
 
 def _run_release(args: argparse.Namespace) -> int:
+    from .instructor import exchange
+
     course = _course(args)
     target = exchange.release(course, args.lesson, due=args.due, force=args.force)
     due = exchange.due_date(course, args.lesson)
@@ -143,6 +150,8 @@ def _add_collect(sub) -> None:
 
 
 def _run_collect(args: argparse.Namespace) -> int:
+    from .instructor import exchange
+
     students = exchange.collect(_course(args), args.lesson)
     print(f"{len(students)} submissions of {args.lesson}: {', '.join(students) or 'none'}")
     return 0
@@ -163,7 +172,9 @@ def _add_import_zips(sub) -> None:
 
 
 def _run_import_zips(args: argparse.Namespace) -> int:
-    report = lms_zips.import_zips(_course(args), args.lesson, args.folder, force=args.force)
+    from .instructor.import_zips import import_zips
+
+    report = import_zips(_course(args), args.lesson, args.folder, force=args.force)
     for student, folder in report.imported.items():
         print(f"imported {student} -> {folder}")
     for name, why in report.skipped:
@@ -193,15 +204,16 @@ def _add_autograde(sub) -> None:
 
 
 def _run_autograde(args: argparse.Namespace) -> int:
-    results = autograding.autograde_class(
+    from .instructor import autograde
+    from .instructor.sandbox.kernel_sandbox import policy
+
+    results = autograde.autograde_class(
         _course(args), args.lesson, students=args.student, jobs=args.jobs
     )
-    from .sandbox import policy  # imports jupyter_client: only when grading
-
     print(policy().describe())
-    print(autograding.format_summary(results))
+    print(autograde.format_summary(results))
     missed = [
-        r.student for r in results if not r.graded and r.problems != [autograding.NO_SUBMISSION]
+        r.student for r in results if not r.graded and r.problems != [autograde.NO_SUBMISSION]
     ]
     if missed:
         print(f"not graded: {', '.join(missed)}", file=sys.stderr)
@@ -225,6 +237,8 @@ def _add_feedback(sub) -> None:
 
 
 def _run_feedback(args: argparse.Namespace) -> int:
+    from .instructor import feedback
+
     report = feedback.generate_feedback(_course(args), args.lesson, release=not args.no_release)
     for student, page in sorted(report.html.items()):
         print(f"{student}: {page}")
@@ -253,9 +267,11 @@ def _add_grades(sub) -> None:
 
 
 def _run_grades(args: argparse.Namespace) -> int:
+    from .instructor.grade_table import write_grades
+
     course = _course(args)
     out = args.out or course.autograder_dir / "grades" / "grades.csv"
-    table, written = grades.write_grades(course, out)
+    table, written = write_grades(course, out)
     print(table.scores.to_string(na_rep="-", float_format="{:g}".format))
     print()
     print(table.statistics().to_string(na_rep="-", float_format="{:.3g}".format))
@@ -280,9 +296,22 @@ def _add_release_solutions(sub) -> None:
 
 
 def _run_release_solutions(args: argparse.Namespace) -> int:
+    from .instructor import exchange
+
     target = exchange.release_solutions(_course(args), args.lesson, force=args.force)
     print(f"released the solutions of {args.lesson} to {target}")
     return 0
+
+
+def _notebook_argument(parser) -> None:
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        metavar="PATH",
+        help="your notebook or its folder (default: ./LESSON/LESSON.ipynb, else the "
+        "course's lessons/LESSON)",
+    )
 
 
 def _add_check(sub) -> None:
@@ -295,18 +324,13 @@ def _add_check(sub) -> None:
         "duplicated or changed in type, locked cells edited. Exit status 1 when "
         "something must be fixed.",
     )
-    parser.add_argument(
-        "path",
-        nargs="?",
-        type=Path,
-        metavar="PATH",
-        help="your notebook or its folder (default: ./LESSON/LESSON.ipynb, else the "
-        "course's lessons/LESSON)",
-    )
+    _notebook_argument(parser)
     parser.set_defaults(func=_run_check)
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    from .student import submission_check
+
     course = _course(args)
     course.check_lesson(args.lesson)
     notebook = submission_check.default_notebook(course, args.lesson, args.path)
@@ -329,14 +353,7 @@ def _add_pack(sub) -> None:
         "`rnncourse import-zips` reads, after checking the notebook as `rnncourse check` "
         "does.",
     )
-    parser.add_argument(
-        "path",
-        nargs="?",
-        type=Path,
-        metavar="PATH",
-        help="your notebook or its folder (default: ./LESSON/LESSON.ipynb, else the "
-        "course's lessons/LESSON)",
-    )
+    _notebook_argument(parser)
     parser.add_argument("--student", metavar="ID", help="your student id (default: $USER)")
     parser.add_argument(
         "--out", type=Path, default=Path("."), metavar="DIR", help="folder for the zip (default: .)"
@@ -345,6 +362,9 @@ def _add_pack(sub) -> None:
 
 
 def _run_pack(args: argparse.Namespace) -> int:
+    from .student import submission_check
+    from .student.pack import pack
+
     course = _course(args)
     course.check_lesson(args.lesson)
     notebook = submission_check.default_notebook(course, args.lesson, args.path)
@@ -353,7 +373,7 @@ def _run_pack(args: argparse.Namespace) -> int:
             submission_check.check_submission(course, args.lesson, notebook)
         ):
             print(f"warning: {finding.message}", file=sys.stderr)
-    target = lms_zips.pack(course, args.lesson, notebook, student=args.student, out_dir=args.out)
+    target = pack(course, args.lesson, notebook, student=args.student, out_dir=args.out)
     print(f"wrote {target}: upload it to your course's LMS")
     return 0
 

@@ -27,7 +27,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from rnncourse.course import Course, autograde, build, scores
+from rnncourse.course import Course
+from rnncourse.instructor.nbgrader_course import autograde, build, scores
 
 REPO = Path(__file__).resolve().parent.parent
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -156,7 +157,7 @@ def execute_notebook(path: Path, *, timeout: int = 300, env: dict[str, str] | No
     import nbformat
     from nbclient import NotebookClient
 
-    from rnncourse.course import nbgrader_env
+    from rnncourse.instructor.nbgrader_course import nbgrader_env
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(

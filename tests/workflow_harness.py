@@ -23,7 +23,8 @@ from pathlib import Path
 from lesson_harness import BLANK, REPO, make_submission
 
 from rnncourse import cli
-from rnncourse.course import Course, build
+from rnncourse.course import Course
+from rnncourse.instructor.nbgrader_course import build
 
 LESSON = "00_tiny"
 MAX_SCORE = 5.0  # test_add 2 + test_double 3

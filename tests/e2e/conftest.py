@@ -11,16 +11,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from pathlib import Path
 
 import pytest
-
-TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:  # lesson_harness lives in tests/, beside this folder
-    sys.path.insert(0, str(TESTS))
-
-from lab_server import REPO, LabServer, free_port  # noqa: E402
+from lab_server import REPO, LabServer, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; CI installs it (.ci/run)
 CHROMIUM_ARGS = [

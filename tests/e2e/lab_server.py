@@ -31,7 +31,8 @@ from pathlib import Path
 import psutil  # a dependency of ipykernel
 from nbgrader.utils import get_username
 
-from rnncourse.course import Course, run_nbgrader
+from rnncourse.course import Course
+from rnncourse.instructor.nbgrader_course import run_nbgrader
 
 REPO = Path(__file__).resolve().parents[2]
 COURSE_ID = "rnncourse"
