@@ -8,11 +8,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rnncourse-installed
 
-.PHONY: help venv lab test build lint format doctor bench
+.PHONY: help venv lab test test-fast build lint format doctor bench sync-curriculum
 
 help:
 	@echo "make lab     open the lessons in JupyterLab (creates $(VENV) on first use)"
 	@echo "make test    run the whole test suite, as CI does"
+	@echo "make test-fast  the unit tests only (under a minute), for the inner loop"
 	@echo "make build   regenerate lessons/ from solutions/"
 	@echo "make lint    ruff check and ruff format --check"
 	@echo "make format  let ruff fix formatting and import order"
@@ -35,6 +36,10 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
+# The unit layer: the package against torch, the layout, lint. No notebook runs.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 tests/unit
+
 build: $(STAMP)
 	$(BIN)/rnncourse build
 
@@ -52,3 +57,9 @@ doctor: $(STAMP)
 # Measured speeds (bench/README.md); e.g. make bench BENCH_ARGS="--only notebooks"
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# New exercise contracts arrive in the project's shared folder beside the clone;
+# the course's own copy is docs/curriculum.md (a test compares the two).
+SHARED ?= ../shared
+sync-curriculum:
+	cp $(SHARED)/CURRICULUM.md docs/curriculum.md

@@ -34,7 +34,7 @@ WARMUP_TOKENS = 3 * BATCH_SIZE * NUM_STEPS + 1
 QUICK = {"hiddens": (16,), "tokens": 2 * BATCH_SIZE * NUM_STEPS + NUM_STEPS + 1, "repeat": 1}
 
 # Earlier measurements, for comparison (tokens/s at H = 512; PERF-NOTES at H = 256 too).
-PERF_NOTES_CPU = {  # /work/shared/PERF-NOTES.md: 2 cores, 2 threads, median of 3
+PERF_NOTES_CPU = {  # docs/perf-notes.md: 2 cores, 2 threads, median of 3
     256: {
         "scratch RNN": "~95,000",
         "nn.RNN": "~100,000",
@@ -157,7 +157,7 @@ def _tables(rates, hiddens, settings, options, repeat, tokens):
             f"Machine, median of {repeat} epoch{'s' if repeat > 1 else ''} (range in "
             f"brackets) after one warm-up epoch; an epoch stops after {EPOCH_BUDGET:g} s. "
             "GPU / CPU divides by the faster CPU setting. PERF-NOTES: "
-            "/work/shared/PERF-NOTES.md (2 threads); d2l: Dive into Deep Learning "
+            "docs/perf-notes.md (2 threads); d2l: Dive into Deep Learning "
             "(zh 2.0), an unnamed GPU, H = 512.",
             report.table(header, rows),
             "From-scratch RNN relative to nn.RNN (same run, same setting):",

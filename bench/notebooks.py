@@ -49,13 +49,14 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from bench import report
 from rnncourse.course import Course
+from rnncourse.nbgrader_cells import nbgrader_meta
 
 NAME = "notebooks"
 TITLE = "Lesson notebooks: wall time, headless (nbclient)"
 MODES = ("cpu", "fast", "cuda")
 DEVICE_OF = {"cpu": "cpu", "fast": "cpu", "cuda": "cuda"}  # the device each mode asks for
 
-BUDGET = 120.0  # seconds per lesson, full length on 2 CPU cores (CURRICULUM.md)
+BUDGET = 120.0  # seconds per lesson, full length on 2 CPU cores (docs/curriculum.md)
 COURSE_BUDGET = 600.0  # the whole course
 CELL_TIMEOUT = 600  # a slow lesson still finishes and shows how far over budget it is
 DEVICE_LINE = re.compile(r"^Using (\w+) \(", re.M)
@@ -162,7 +163,7 @@ def _read_run(nb, errors: list[str]) -> dict:
     for cell in nb.cells:
         outputs = cell.get("outputs", [])
         failed = [out for out in outputs if out.get("output_type") == "error"]
-        grading = cell.get("metadata", {}).get("nbgrader", {})
+        grading = nbgrader_meta(cell)
         for out in failed:
             where = grading.get("grade_id") or cell.get("id", "?")
             errors.append(f"{where}: {out['ename']}: {out['evalue'][:200]}")

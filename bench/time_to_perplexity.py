@@ -42,7 +42,7 @@ CAP = 150.0  # seconds of training per model and recipe
 RECIPES = (("sgd", 1.0, 512), ("adam", 0.005, 256))
 QUICK = {"tokens": 2 * BATCH_SIZE * NUM_STEPS + NUM_STEPS + 1, "hidden": 16, "cap": 0.5}
 
-PERF_NOTES = {  # /work/shared/PERF-NOTES.md: (model, optimizer, H) -> (ppl 2.0, ppl 1.5)
+PERF_NOTES = {  # docs/perf-notes.md: (model, optimizer, H) -> (ppl 2.0, ppl 1.5)
     ("nn.RNN", "sgd", 256): ("~13-18 s", "~18-26 s"),
     ("nn.LSTM", "sgd", 256): ("~45 s", "~49 s"),
     ("scratch RNN", "sgd", 512): ("~78 s", "~99 s"),
@@ -139,7 +139,7 @@ def run(options) -> str:
         f"model; {seeds}; {_threads()}. A cell reads "
         "'seconds (epoch, held-out ppl)': the training time until the epoch whose training "
         "perplexity first reached the target, and the perplexity on the next "
-        f"{tokens:,} characters at that moment. PERF-NOTES: /work/shared/PERF-NOTES.md "
+        f"{tokens:,} characters at that moment. PERF-NOTES: docs/perf-notes.md "
         "(2 threads; H and lr as noted)."
     )
     header = ["model", "recipe", "device"] + [f"ppl {t:.1f}" for t in TARGETS]

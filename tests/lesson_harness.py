@@ -29,9 +29,11 @@ from pathlib import Path
 
 from rnncourse.course import Course
 from rnncourse.instructor.nbgrader_course import autograde, build, scores
+from rnncourse.nbgrader_cells import cell_source, markers, nbgrader_meta
 
 REPO = Path(__file__).resolve().parent.parent
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+_MARKERS = markers()
+BEGIN, END = f"### {_MARKERS.begin_solution}", f"### {_MARKERS.end_solution}"
 BLANK = None  # a submission that leaves every exercise as released
 
 
@@ -39,21 +41,12 @@ class WholeCell(str):
     """An override that replaces the whole solution cell, not only its body."""
 
 
-def _nbgrader(cell: dict) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def _source(cell: dict) -> str:
-    src = cell["source"]
-    return "".join(src) if isinstance(src, list) else src
-
-
 def solution_cells(notebook: dict) -> dict[str, str]:
     """grade_id -> source of every solution cell of a notebook."""
     return {
-        _nbgrader(c)["grade_id"]: _source(c)
+        nbgrader_meta(c)["grade_id"]: cell_source(c)
         for c in notebook["cells"]
-        if _nbgrader(c).get("solution")
+        if nbgrader_meta(c).get("solution")
     }
 
 
@@ -63,18 +56,18 @@ def reference_solutions(lesson: str, repo: Path = REPO) -> dict[str, str]:
     return solution_cells(src)
 
 
-def replace_body(cell_source: str, body: str) -> str:
-    """Put ``body`` between the solution markers of ``cell_source``."""
+def replace_body(source: str, body: str) -> str:
+    """Put ``body`` between the solution markers of a cell's ``source``."""
     match = re.search(
         rf"^([ \t]*){re.escape(BEGIN)}\n.*?^[ \t]*{re.escape(END)}[ \t]*$",
-        cell_source,
+        source,
         flags=re.S | re.M,
     )
     if match is None:
-        raise ValueError(f"no {BEGIN} ... {END} block in cell:\n{cell_source}")
+        raise ValueError(f"no {BEGIN} ... {END} block in cell:\n{source}")
     indent = match.group(1)
     new = textwrap.indent(textwrap.dedent(body).strip("\n"), indent) + "\n"
-    return cell_source[: match.start()] + new + cell_source[match.end() + 1 :]
+    return source[: match.start()] + new + source[match.end() + 1 :]
 
 
 def make_submission(lesson: str, overrides: dict[str, str] | None, repo: Path = REPO) -> dict:
@@ -91,8 +84,8 @@ def make_submission(lesson: str, overrides: dict[str, str] | None, repo: Path = 
     reference = reference_solutions(lesson, repo)
     nb = copy.deepcopy(released)
     for cell in nb["cells"]:
-        grade_id = _nbgrader(cell).get("grade_id")
-        if not _nbgrader(cell).get("solution"):
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if not nbgrader_meta(cell).get("solution"):
             continue
         if grade_id in overrides:
             answer = overrides[grade_id]
@@ -142,9 +135,9 @@ def max_scores(lesson: str, repo: Path = REPO) -> dict[str, float]:
     """grade_id -> points of every graded test cell of a lesson."""
     src = json.loads((repo / "solutions" / lesson / f"{lesson}.ipynb").read_text())
     return {
-        _nbgrader(c)["grade_id"]: float(_nbgrader(c).get("points", 0))
+        nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
         for c in src["cells"]
-        if _nbgrader(c).get("grade") and c["cell_type"] == "code"
+        if nbgrader_meta(c).get("grade") and c["cell_type"] == "code"
     }
 
 
@@ -177,7 +170,7 @@ def errors(notebook: dict) -> list[tuple[str, str, str]]:
     for cell in notebook["cells"]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                name = _nbgrader(cell).get("grade_id") or cell.get("id", "?")
+                name = nbgrader_meta(cell).get("grade_id") or cell.get("id", "?")
                 found.append((name, out["ename"], out["evalue"]))
     return found
 

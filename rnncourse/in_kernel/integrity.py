@@ -4,7 +4,7 @@ A student's code runs in the same Python process as the tests that grade it,
 so it could make a failing test pass by replacing what the test relies on:
 ``torch.allclose = lambda *a, **k: True``, a no-op ``check_close``, a
 ``get_ipython().showtraceback`` that hides errors. While autograding, just
-before each graded test cell runs, ``rnncourse.safe_execute`` runs this
+before each graded test cell runs, ``rnncourse.instructor.sandbox.safe_execute`` runs this
 module's source in the student's kernel (in a namespace of its own, without
 importing rnncourse or anything else new) and calls ``report``. It checks
 
@@ -24,7 +24,7 @@ importing rnncourse or anything else new) and calls ``report``. It checks
 Nothing here needs a snapshot taken before the student's code ran: an object
 is genuine when its name and its origin say so. A student who copies a
 library function's code object into their own function, or who patches the
-interpreter below Python, is beyond this check; ``rnncourse.tamper_scan``
+interpreter below Python, is beyond this check; ``rnncourse.instructor.sandbox.tamper_scan``
 looks at the source for such attempts. This module imports only the standard
 library, so that its source can run anywhere.
 """

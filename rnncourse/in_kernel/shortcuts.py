@@ -66,7 +66,7 @@ _CLIP = (
     "torch.nn.utils.get_total_norm",
 )
 
-# Every exercise of the course (CURRICULUM.md) -> what its hidden tests forbid:
+# Every exercise of the course (docs/curriculum.md) -> what its hidden tests forbid:
 # the torch shortcuts the curriculum names, and always the exercise's own
 # reference answer ``rnncourse.<exercise>``. Targets that do not exist in the
 # installed torch are skipped.

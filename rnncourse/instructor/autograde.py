@@ -73,7 +73,7 @@ def _crashes(course: Course, lesson: str, student: str) -> list[tuple[str, dict]
     found = []
     for index, cell in enumerate(_autograded_cells(course, lesson, student)):
         for error in error_outputs(cell):
-            # rnncourse.grading's failures (ShortcutError too) are AssertionErrors
+            # the in-kernel checks' failures (ShortcutError too) are AssertionErrors
             if error.get("ename") not in {"AssertionError", "ShortcutError"}:
                 found.append((cell_name(cell, index), error))
     return found
@@ -115,7 +115,7 @@ def structure_check(course: Course, lesson: str, student: str) -> list[str]:
 
 
 def execution_check(course: Course, lesson: str, student: str) -> list[str]:
-    """Timeouts, kernel deaths, dropped output and faked tests (rnncourse.safe_execute)."""
+    """Timeouts, kernel deaths, dropped output and faked tests (sandbox.safe_execute)."""
     from .sandbox.safe_execute import execution_problems
 
     return execution_problems(_autograded_cells(course, lesson, student))

@@ -37,6 +37,8 @@ from notebook_ui import (  # noqa: E402
 )
 from playwright.sync_api import expect  # noqa: E402
 
+from rnncourse.nbgrader_cells import cell_source, find_cell, is_test_cell  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
 LESSON = "01_time_series"
@@ -60,26 +62,13 @@ def released() -> dict:
     return json.loads((REPO / "lessons" / LESSON / NOTEBOOK).read_text())
 
 
-def nbgrader_meta(cell: dict) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
 def index_of(notebook: dict, grade_id: str) -> int:
-    for i, cell in enumerate(notebook["cells"]):
-        if nbgrader_meta(cell).get("grade_id") == grade_id:
-            return i
-    raise AssertionError(f"{LESSON} has no cell with grade_id {grade_id!r}")
+    return notebook["cells"].index(find_cell(notebook["cells"], grade_id))
 
 
 def graded_tests(notebook: dict) -> list[dict]:
     """The graded test cells of a notebook (autograded code cells)."""
-    return [
-        c for c in notebook["cells"] if c["cell_type"] == "code" and nbgrader_meta(c).get("grade")
-    ]
+    return [c for c in notebook["cells"] if is_test_cell(c)]
 
 
 def answered(stub_source: str, body: str) -> str:
@@ -105,7 +94,7 @@ def test_run_all_shows_the_forecast_plot_and_no_error(lab, lab_page):
 
     run_from_menu(lab_page, "Run All Cells", 0, len(notebook["cells"]), RUN_ALL_MS)
 
-    forecast = [i for i, c in enumerate(notebook["cells"]) if "plot_forecast(" in source(c)]
+    forecast = [i for i, c in enumerate(notebook["cells"]) if "plot_forecast(" in cell_source(c)]
     assert forecast, f"{LESSON} has no cell calling rnncourse.plot_forecast"
     plot = cells(lab_page).nth(forecast[0]).locator(".jp-OutputArea-output img")
     expect(plot).to_have_count(1)
@@ -121,8 +110,8 @@ def test_typed_answer_passes_and_wrong_answer_shows_the_message(lab, lab_page):
     notebook = released()
     exercise = index_of(notebook, EXERCISE)
     test = index_of(notebook, f"test_{EXERCISE}")
-    stub = source(notebook["cells"][exercise])
-    test_source = source(notebook["cells"][test])
+    stub = cell_source(notebook["cells"][exercise])
+    test_source = cell_source(notebook["cells"][test])
     success = re.findall(r'print\(\s*"([^"]+)"\s*\)', test_source)
     assert success, f"test_{EXERCISE} prints no success line:\n{test_source}"
     # The message of the check the wrong answer fails (the test part's values).
@@ -174,7 +163,7 @@ def test_validate_lists_the_unanswered_exercises(lab, lab_page):
     expect(body.get_by_text("The following cell failed:")).to_have_count(len(tests))
     text = body.inner_text()
     for cell in tests:
-        first_line = source(cell).strip().splitlines()[0]
+        first_line = cell_source(cell).strip().splitlines()[0]
         assert first_line in text, f"the dialog does not list the test cell starting {first_line!r}"
     assert "NotImplementedError" in text
 
@@ -204,7 +193,7 @@ def test_assignments_panel_fetches_and_submits_a_released_lesson(lab, lab_page):
     collected = lab.course.autograder_dir / "submitted" / STUDENT / LESSON / NOTEBOOK
     assert collected.is_file(), f"nbgrader collect left no {collected}"
     got = json.loads(collected.read_text())
-    assert [source(c) for c in got["cells"]] == [source(c) for c in released()["cells"]]
+    assert [cell_source(c) for c in got["cells"]] == [cell_source(c) for c in released()["cells"]]
 
 
 @pytest.mark.timeout(300)

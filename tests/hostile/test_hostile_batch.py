@@ -25,6 +25,7 @@ from workflow_harness import ANSWERS, LESSON, MAX_SCORE, fingerprint, rnncourse,
 
 from rnncourse.course import Course
 from rnncourse.instructor.nbgrader_course import open_gradebook, scores
+from rnncourse.nbgrader_cells import find_cell
 
 pytestmark = pytest.mark.timeout(1800)  # nbgrader on a busy 2-core machine is slow
 
@@ -133,14 +134,8 @@ def hostile_notebooks(course: Course, port: int) -> dict[str, dict]:
     notebooks = {s: make_submission(LESSON, o, repo=course.root) for s, o in CODE.items()}
     notebooks["sneaky"] = make_submission(LESSON, {"add": sneaky_cell(course, port)}, course.root)
     edited = notebooks["tests_edited"]
-    for cell in edited["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_add":
-            cell["source"] = "pass"
-    edited["cells"] = [
-        c
-        for c in edited["cells"]
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != "test_double"
-    ]
+    find_cell(edited["cells"], "test_add")["source"] = "pass"
+    edited["cells"].remove(find_cell(edited["cells"], "test_double"))
     return notebooks
 
 
@@ -229,10 +224,7 @@ def batch(tmp_path_factory, listeners):
 
 def _outputs(course: Course, student: str, cell_id: str) -> list[dict]:
     notebook = json.loads(course.autograded_notebook(student, LESSON).read_text())
-    (cell,) = [
-        c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == cell_id
-    ]
-    return cell.get("outputs", [])
+    return find_cell(notebook["cells"], cell_id).get("outputs", [])
 
 
 def _text(outputs: list[dict]) -> str:

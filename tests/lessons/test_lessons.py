@@ -15,6 +15,7 @@ import pytest
 from lesson_harness import REPO, course_copy, errors, execute_notebook
 
 from rnncourse.course import Course
+from rnncourse.nbgrader_cells import cell_source, find_cell, markers, nbgrader_meta
 from rnncourse.instructor.nbgrader_course import nbgrader_env
 
 COURSE = Course(REPO)
@@ -26,14 +27,6 @@ ARRIVING_CURRICULUM = REPO.parent / "shared" / "CURRICULUM.md"
 
 def _cells(path: Path) -> list[dict]:
     return json.loads(path.read_text())["cells"]
-
-
-def _meta(cell: dict) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def _src(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
 def contract_exercises() -> dict[str, list[str]]:
@@ -80,16 +73,17 @@ def test_committed_without_outputs(lesson, folder):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_nbgrader_markup(lesson):
     cells = _cells(COURSE.source_notebook(lesson))
-    ids = [_meta(c)["grade_id"] for c in cells if _meta(c)]
+    ids = [nbgrader_meta(c)["grade_id"] for c in cells if nbgrader_meta(c)]
     assert len(ids) == len(set(ids)), f"duplicate grade_ids in {lesson}"
     assert not [i for i in ids if i.startswith("cell-")], "use grade_ids that say what they grade"
     first_code = next(c for c in cells if c["cell_type"] == "code")
     for needed in ("seed_everything(0)", "USE_GPU = True", "pick_device(USE_GPU)"):
-        assert needed in _src(first_code), f"{lesson}: first code cell lacks {needed}"
+        assert needed in cell_source(first_code), f"{lesson}: first code cell lacks {needed}"
     for cell in cells:
-        meta, src = _meta(cell), _src(cell)
+        meta, src = nbgrader_meta(cell), cell_source(cell)
         if meta.get("solution") and cell["cell_type"] == "code":
-            assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, meta["grade_id"]
+            marks = markers()
+            assert marks.begin_solution in src and marks.end_solution in src, meta["grade_id"]
         if meta.get("grade") and cell["cell_type"] == "code":
             assert meta.get("locked"), f"{meta['grade_id']}: test cells must be locked"
             assert meta.get("points", 0) > 0, f"{meta['grade_id']}: test cells need points"
@@ -105,13 +99,13 @@ def test_nbgrader_markup(lesson):
 def test_every_contract_exercise_is_graded(lesson):
     expected = contract_exercises().get(lesson, [])
     cells = _cells(COURSE.source_notebook(lesson))
-    solutions = {_meta(c)["grade_id"] for c in cells if _meta(c).get("solution")}
-    tests = {_meta(c)["grade_id"] for c in cells if _meta(c).get("grade")}
+    solutions = {nbgrader_meta(c)["grade_id"] for c in cells if nbgrader_meta(c).get("solution")}
+    tests = {nbgrader_meta(c)["grade_id"] for c in cells if nbgrader_meta(c).get("grade")}
     for name in expected:
         assert name in solutions, f"{lesson}: no solution cell with grade_id {name!r}"
         assert f"test_{name}" in tests, f"{lesson}: no test cell test_{name}"
-        test_src = next(_src(c) for c in cells if _meta(c).get("grade_id") == f"test_{name}")
-        assert "### BEGIN HIDDEN TESTS" in test_src, f"test_{name} has no hidden tests"
+        test_src = cell_source(find_cell(cells, f"test_{name}"))
+        assert markers().begin_hidden_tests in test_src, f"test_{name} has no hidden tests"
 
 
 def test_lessons_in_sync_with_solutions(tmp_path):
@@ -126,7 +120,8 @@ def test_lessons_in_sync_with_solutions(tmp_path):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_student_version_hides_solutions(lesson):
     text = COURSE.release_notebook(lesson).read_text()
-    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+    marks = markers()
+    for marker in (marks.begin_solution, marks.begin_hidden_tests, marks.end_hidden_tests):
         assert marker not in text, f"lessons/{lesson} leaks {marker}"
 
 
@@ -141,7 +136,7 @@ def test_solution_runs_and_passes(lesson):
     stderr = [
         (c.get("id"), o.get("text", "")[:200])
         for c in nb["cells"]
-        if _meta(c).get("grade")
+        if nbgrader_meta(c).get("grade")
         for o in c.get("outputs", [])
         if o.get("name") == "stderr"
     ]

@@ -25,6 +25,7 @@ from rnncourse.instructor.autograde import StudentResult, format_summary, worker
 from rnncourse.instructor.feedback import PLACEHOLDER, hide_hidden_tests, strip_hidden_tests
 from rnncourse.instructor.import_zips import import_zips
 from rnncourse.instructor.nbgrader_course import settings
+from rnncourse.nbgrader_cells import find_cell, is_test_cell, nbgrader_meta
 from rnncourse.student.pack import pack, student_of, zip_name
 from rnncourse.student.submission_check import check_submission, problems
 
@@ -50,9 +51,7 @@ def released(course: Course) -> dict:
 
 
 def cell(nb: dict, grade_id: str) -> dict:
-    return next(
-        c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id
-    )
+    return find_cell(nb["cells"], grade_id)
 
 
 def write(path: Path, nb: dict) -> Path:
@@ -191,11 +190,11 @@ def test_feedback_of_a_real_lesson_shows_its_released_tests_exactly():
     source = nbformat.read(REPO / "solutions" / REAL / f"{REAL}.ipynb", as_version=4)
     release = nbformat.read(REPO / "lessons" / REAL / f"{REAL}.ipynb", as_version=4)
     shown = hide_hidden_tests(copy.deepcopy(source))
-    tests = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    tests = [c for c in source.cells if is_test_cell(c)]
     assert any("BEGIN HIDDEN TESTS" in c.source for c in tests), f"{REAL} has no hidden tests"
     by_id = {c.metadata.nbgrader.grade_id: c for c in release.cells if "nbgrader" in c.metadata}
     for cell_ in shown.cells:
-        meta = cell_.metadata.get("nbgrader", {})
+        meta = nbgrader_meta(cell_)
         if meta.get("grade"):
             lines = [ln for ln in cell_.source.split("\n") if ln.strip() != PLACEHOLDER]
             assert "\n".join(lines) == by_id[meta["grade_id"]].source, meta["grade_id"]

@@ -2,7 +2,7 @@
 
 The kernel that runs a submission is started by ``SandboxedKernelManager``,
 which nbgrader's execute step uses during ``nbgrader autograde`` (see
-``rnncourse.safe_execute``). It runs the kernel
+``safe_execute``). It runs the kernel
 
 - inside bubblewrap (``bwrap``), where the file system holds only what a lesson
   needs: the Python installation and virtual environment, the rnncourse package
@@ -208,7 +208,7 @@ def _data_dirs(value: str) -> list[Path]:
 
 
 def _cache_dir() -> Path:
-    """rnncourse's download cache (rnncourse.datasets), read-only in the sandbox."""
+    """rnncourse's download cache (rnncourse.teaching.datasets), read-only in the sandbox."""
     return cache_dir().resolve()
 
 

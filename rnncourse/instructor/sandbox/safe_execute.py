@@ -4,7 +4,7 @@
 pipeline (``autograder/nbgrader_config.py``), so it applies to
 ``rnncourse autograde`` and to plain ``nbgrader autograde`` alike:
 
-- the kernel is started by ``rnncourse.sandbox.SandboxedKernelManager``
+- the kernel is started by ``kernel_sandbox.SandboxedKernelManager``
   (bubblewrap sandbox, no network, memory limit);
 - a cell that runs longer than ``Execute.timeout`` (RNNCOURSE_CELL_TIMEOUT) is
   interrupted and gets a ``CellTimeoutError`` saying which cell and after how
@@ -16,9 +16,9 @@ pipeline (``autograder/nbgrader_config.py``), so it applies to
   passed;
 - each cell keeps at most ``max_output_chars`` of output (default a million) while
   it streams in, then a note of how much was dropped; errors are always kept;
-- just before each graded test cell, ``rnncourse.integrity`` checks inside the
+- just before each graded test cell, ``rnncourse.in_kernel.integrity`` checks inside the
   kernel that the notebook has not replaced what tests rely on; afterwards
-  ``rnncourse.tamper_scan`` reads the student's cells. Either finding adds an
+  ``tamper_scan`` reads the student's cells. Either finding adds an
   ``IntegrityError`` to the affected test cells, which nbgrader scores zero.
 
 ``execution_problems`` reads an autograded notebook back and says all this in

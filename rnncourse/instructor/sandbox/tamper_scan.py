@@ -24,7 +24,7 @@ Such a finding makes every graded test cell after the flagged cell score
 zero (``mark_tampering`` adds an ``IntegrityError`` output to them, which
 nbgrader grades as a failure and the feedback shows). ``exec``/``eval`` are
 only noted: what they do is checked inside the kernel by
-``rnncourse.integrity`` just before each test.
+``rnncourse.in_kernel.integrity`` just before each test.
 """
 
 from __future__ import annotations
