@@ -30,6 +30,11 @@ Shape letters used in every docstring (the same ones ``torch.nn.RNN`` uses):
     E      embedding size
     T      length of a whole series or corpus, before it is cut into sequences
     Q      number of outputs of a linear head (q in W_hq: V for a language model)
+    C      number of classes of a classifier
+    B      number of sequences padded into one batch (lesson 02's contract; N elsewhere)
+    L_max  the longest of those sequences; L_b the length of sequence b
+
+A primed letter (T') is a size derived from the unprimed one inside a function.
 """
 
 from __future__ import annotations
