@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from lesson_harness import REPO
+from nbgrader.preprocessors import AssignLatePenalties
 from traitlets.config.loader import PyFileConfigLoader
 from workflow_harness import HIDDEN_MARK, LESSON, rnncourse, tiny_course
 
@@ -71,7 +72,8 @@ def test_config_forces_cpu_kernels_and_charges_ten_percent_per_started_day(monke
     monkeypatch.setenv("RNNCOURSE_DEVICE", "cuda")  # restored after the test
     config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO / "autograder")).load_config()
     assert os.environ["RNNCOURSE_DEVICE"] == "cpu", "plain `nbgrader autograde` would use a GPU"
-    penalty = config.AssignLatePenalties.plugin_class(config=config).late_submission_penalty
+    plugin = AssignLatePenalties(config=config).plugin_class  # nbgrader imports what it names
+    penalty = plugin(config=config).late_submission_penalty
     day = 86400
     assert penalty("s", 5.0, 1) == pytest.approx(0.5)
     assert penalty("s", 5.0, day) == pytest.approx(0.5)
