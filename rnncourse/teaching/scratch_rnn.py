@@ -33,10 +33,11 @@ def init_rnn_params(vocab_size, num_hiddens, device):
     on ``device`` and require grad.
     """
 
+    V, H = vocab_size, num_hiddens
+
     def normal(shape):
         return torch.randn(shape, device=device) * 0.01
 
-    V, H = vocab_size, num_hiddens
     params = [
         normal((V, H)),  # W_xh
         normal((H, H)),  # W_hh
@@ -81,10 +82,6 @@ def rnn_forward(inputs, state, params):
     - outputs: (L*N, V) logits; rows t*N .. t*N + N - 1 belong to step t
     - h: (N, H) hidden state after the last step
     """
-    if inputs.dim() != 3 or inputs.shape[0] == 0:
-        raise ValueError(f"inputs must be (L, N, V) with L >= 1, got shape {tuple(inputs.shape)}")
-    if not isinstance(state, (tuple, list)) or len(state) != 1:
-        raise TypeError("state must be a tuple (h,) holding one (N, H) tensor")
     _, _, _, W_hq, b_q = params
     (h,) = state
     outputs = []
@@ -141,17 +138,13 @@ def predict_chars(prefix, num_preds, net, vocab, device):
 
     Returns prefix + the num_preds predicted tokens, as one string.
     """
-    if len(prefix) == 0:
-        raise ValueError("prefix must have at least one character to start from")
-    if num_preds < 0:
-        raise ValueError(f"num_preds must be >= 0, got {num_preds}")
     predicted = []
     with torch.no_grad():
         state = net.begin_state(batch_size=1, device=device)
         X = torch.tensor([vocab[list(prefix)]], device=device)  # (1, len(prefix))
-        Y, state = net(X, state)  # warm-up; Y[-1] scores the character after the prefix
+        Y, state = net(X, state)  # warm-up: the state now summarises the prefix
         for _ in range(num_preds):
-            next_id = int(Y[-1].argmax())
+            next_id = int(Y[-1].argmax())  # the last row scores the next character
             predicted.append(next_id)
             Y, state = net(torch.tensor([[next_id]], device=device), state)  # (1, V)
     return prefix + "".join(vocab.lookup_tokens(predicted))
@@ -164,6 +157,4 @@ def perplexity(total_nll, num_tokens):
     log) of num_tokens predicted tokens. 1 is a perfect model; a uniform guess
     over V tokens scores V.
     """
-    if num_tokens <= 0:
-        raise ValueError(f"num_tokens must be positive, got {num_tokens}")
     return math.exp(float(total_nll) / num_tokens)

@@ -132,77 +132,56 @@ def rmse(pred, target):
     return float(torch.sqrt(torch.mean((p - t) ** 2)))
 
 
-def _as_corpus(corpus, batch_size, num_steps):
-    """A 1-D LongTensor corpus long enough for at least one minibatch."""
-    _check_positive_int(batch_size, "batch_size")
-    _check_positive_int(num_steps, "num_steps")
-    c = torch.as_tensor(corpus, dtype=torch.long)
-    if c.dim() != 1:
-        raise ValueError(f"corpus must be 1-D (token ids), got shape {tuple(c.shape)}")
-    # The random offset can skip up to num_steps - 1 tokens, and the targets
-    # need one token more than the inputs.
-    needed = (batch_size + 1) * num_steps
-    if len(c) < needed:
-        raise ValueError(
-            f"corpus has {len(c)} tokens, too short for one minibatch of "
-            f"batch_size={batch_size} x num_steps={num_steps}: need at least "
-            f"(batch_size + 1) * num_steps = {needed}"
-        )
-    return c
-
-
-def seq_data_iter_random(corpus, batch_size, num_steps, generator=None):
+def seq_data_iter_random(corpus, batch_size, num_steps):
     """Minibatches of random subsequences of a token corpus (random partitioning).
 
     The corpus is cut, after a random offset of 0 .. num_steps - 1 tokens, into
     non-overlapping subsequences of num_steps tokens, which are shuffled and
-    grouped batch_size at a time. Adjacent minibatches are NOT adjacent in the
-    text, so the hidden state must be reset for every minibatch.
+    grouped batch_size at a time; subsequences that do not fill a whole
+    minibatch are left out. Adjacent minibatches are NOT adjacent in the text,
+    so the hidden state must be reset for every minibatch. The offset and the
+    shuffle are drawn from torch's global generator (which ``seed_everything``
+    seeds), anew on every call: one call is one epoch.
 
     Inputs:
-    - corpus: (T,) list or tensor of token ids
-    - generator: optional ``torch.Generator`` for the offset and the shuffle
-      (by default torch's global generator, which ``seed_everything`` seeds)
+    - corpus: (T,) list or 1-D LongTensor of token ids
+    - batch_size: N, subsequences per minibatch
+    - num_steps: L, the length of each subsequence
 
-    Yields (X, Y), both (batch_size, num_steps) LongTensors; Y is X shifted by
-    one token: Y[b, t] is the token after X[b, t] in the corpus.
+    Yields (X, Y), both (N, L) LongTensors; Y is X shifted by one token:
+    Y[b, t] is the token after X[b, t] in the corpus.
     """
-    c = _as_corpus(corpus, batch_size, num_steps)
-    offset = int(torch.randint(num_steps, (1,), generator=generator))
-    num_subseqs = (len(c) - offset - 1) // num_steps  # leave one token for the last target
-    starts = offset + num_steps * torch.randperm(num_subseqs, generator=generator)
-    positions = starts[:, None] + torch.arange(num_steps)  # (num_subseqs, num_steps)
-    num_batches = num_subseqs // batch_size
-    return (
-        (c[positions[i : i + batch_size]], c[positions[i : i + batch_size] + 1])
-        for i in range(0, num_batches * batch_size, batch_size)
-    )
+    corpus = torch.as_tensor(corpus, dtype=torch.long)
+    offset = int(torch.randint(num_steps, (1,)))
+    num_subseqs = (len(corpus) - offset - 1) // num_steps  # -1: the last target
+    starts = offset + num_steps * torch.randperm(num_subseqs)  # shuffled start positions
+    for i in range(0, num_subseqs // batch_size * batch_size, batch_size):
+        rows = starts[i : i + batch_size, None] + torch.arange(num_steps)  # (N, L) positions
+        yield corpus[rows], corpus[rows + 1]
 
 
-def seq_data_iter_sequential(corpus, batch_size, num_steps, generator=None):
+def seq_data_iter_sequential(corpus, batch_size, num_steps):
     """Minibatches of a token corpus in reading order (sequential partitioning).
 
-    After a random offset of 0 .. num_steps - 1 tokens, the corpus is split into
-    batch_size equal streams (rows); minibatch k holds steps
+    After a random offset of 0 .. num_steps - 1 tokens (drawn from torch's
+    global generator, which ``seed_everything`` seeds), the corpus is split
+    into batch_size equal streams (rows) of T' tokens; minibatch k holds steps
     k*num_steps .. (k+1)*num_steps - 1 of every stream. Row b of minibatch k+1
     continues row b of minibatch k in the text, so the hidden state can be
     carried from one minibatch to the next (detached, for truncated BPTT).
 
     Inputs:
-    - corpus: (T,) list or tensor of token ids
-    - generator: optional ``torch.Generator`` for the offset (by default
-      torch's global generator, which ``seed_everything`` seeds)
+    - corpus: (T,) list or 1-D LongTensor of token ids
+    - batch_size: N, the number of streams (rows)
+    - num_steps: L, the time steps per minibatch
 
-    Yields (X, Y), both (batch_size, num_steps) LongTensors; Y is X shifted by
-    one token: Y[b, t] is the token after X[b, t] in the corpus.
+    Yields (X, Y), both (N, L) LongTensors; Y is X shifted by one token:
+    Y[b, t] is the token after X[b, t] in the corpus.
     """
-    c = _as_corpus(corpus, batch_size, num_steps)
-    offset = int(torch.randint(num_steps, (1,), generator=generator))
-    num_tokens = (len(c) - offset - 1) // batch_size * batch_size
-    Xs = c[offset : offset + num_tokens].reshape(batch_size, -1)  # (batch_size, T')
-    Ys = c[offset + 1 : offset + 1 + num_tokens].reshape(batch_size, -1)  # (batch_size, T')
-    num_batches = Xs.shape[1] // num_steps
-    return (
-        (Xs[:, i : i + num_steps], Ys[:, i : i + num_steps])
-        for i in range(0, num_batches * num_steps, num_steps)
-    )
+    corpus = torch.as_tensor(corpus, dtype=torch.long)
+    offset = int(torch.randint(num_steps, (1,)))  # cut the text elsewhere each epoch
+    num_tokens = (len(corpus) - offset - 1) // batch_size * batch_size  # -1: the last target
+    Xs = corpus[offset : offset + num_tokens].reshape(batch_size, -1)  # (N, T')
+    Ys = corpus[offset + 1 : offset + 1 + num_tokens].reshape(batch_size, -1)  # (N, T')
+    for i in range(0, Xs.shape[1] // num_steps * num_steps, num_steps):
+        yield Xs[:, i : i + num_steps], Ys[:, i : i + num_steps]  # (N, L) each

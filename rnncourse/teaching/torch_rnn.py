@@ -21,11 +21,6 @@ from torch import nn
 from .text import one_hot
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def rnn_output_shapes(
     seq_len,
     batch,
@@ -40,59 +35,36 @@ def rnn_output_shapes(
     Returns {"output": (L, N, D*H) or (N, L, D*H), "h_n": (D*num_layers, N, H)}.
     input_size does not appear in either: the first layer maps H_in to H.
     """
-    for value, name in [
-        (seq_len, "seq_len"),
-        (batch, "batch"),
-        (input_size, "input_size"),
-        (hidden_size, "hidden_size"),
-        (num_layers, "num_layers"),
-    ]:
-        _check_positive_int(value, name)
     D = 2 if bidirectional else 1
-    output = (batch, seq_len, D * hidden_size) if batch_first else (seq_len, batch, D * hidden_size)
+    if batch_first:
+        output = (batch, seq_len, D * hidden_size)
+    else:
+        output = (seq_len, batch, D * hidden_size)
     return {"output": output, "h_n": (D * num_layers, batch, hidden_size)}
 
 
 def load_scratch_params(rnn, params):
     """Copy lesson 03's parameters into a one-layer, one-direction tanh ``nn.RNN``.
 
+    Inputs:
+    - rnn: nn.RNN(input_size=V, hidden_size=H), one layer, not bidirectional,
+      tanh, with biases (the default)
+    - params: [W_xh (V, H), W_hh (H, H), b_h (H,), W_hq (H, V), b_q (V,)] as
+      from ``init_rnn_params``
+
     nn.RNN computes h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), so
-    weight_ih_l0 = W_xh^T (H, H_in), weight_hh_l0 = W_hh^T (H, H),
+    weight_ih_l0 = W_xh^T (H, V), weight_hh_l0 = W_hh^T (H, H),
     bias_ih_l0 = b_h, and bias_hh_l0 = 0 (torch has two biases where the
     textbook has one; loading b_h into both would add it twice).
-    The output layer W_hq, b_q is not part of nn.RNN and is left out.
+    The output layer W_hq, b_q is not part of nn.RNN and is left out. The
+    copies are made in place, so rnn's parameters stay trainable.
     """
-    if type(rnn) is not nn.RNN:
-        raise TypeError(f"rnn must be a torch.nn.RNN, got {type(rnn).__name__}")
-    if rnn.num_layers != 1 or rnn.bidirectional:
-        raise ValueError(
-            "lesson 03's parameters describe one layer in one direction; got an nn.RNN with "
-            f"num_layers={rnn.num_layers}, bidirectional={rnn.bidirectional}"
-        )
-    if rnn.nonlinearity != "tanh" or not rnn.bias:
-        raise ValueError(
-            f"the scratch RNN uses tanh and a bias; got nonlinearity={rnn.nonlinearity!r}, "
-            f"bias={rnn.bias}"
-        )
-    if len(params) != 5:
-        raise ValueError(f"params must be [W_xh, W_hh, b_h, W_hq, b_q], got {len(params)} tensors")
     W_xh, W_hh, b_h, _, _ = params
-    H_in, H = rnn.input_size, rnn.hidden_size
-    for got, expected, name in [
-        (W_xh, (H_in, H), "W_xh"),
-        (W_hh, (H, H), "W_hh"),
-        (b_h, (H,), "b_h"),
-    ]:
-        if tuple(got.shape) != expected:
-            raise ValueError(
-                f"{name} has shape {tuple(got.shape)}, but nn.RNN(input_size={H_in}, "
-                f"hidden_size={H}) needs {expected}"
-            )
     with torch.no_grad():
-        rnn.weight_ih_l0.copy_(W_xh.T)  # (H, H_in)
+        rnn.weight_ih_l0.copy_(W_xh.T)  # (H, V)
         rnn.weight_hh_l0.copy_(W_hh.T)  # (H, H)
         rnn.bias_ih_l0.copy_(b_h)
-        rnn.bias_hh_l0.zero_()
+        rnn.bias_hh_l0.zero_()  # the textbook has one bias: count it once
 
 
 def last_valid_output(output, lengths, batch_first=True):
@@ -107,25 +79,15 @@ def last_valid_output(output, lengths, batch_first=True):
     sequence b. For a one-direction RNN this equals h_n[-1] of the packed
     batch; for a bidirectional one the backward half of that row has only seen
     the last step (its summary of the whole sequence sits at step 0).
+    A packed output (a PackedSequence) raises TypeError: pad it back first.
     """
     if isinstance(output, nn.utils.rnn.PackedSequence):
         raise TypeError("output is a PackedSequence: unpack it with pad_packed_sequence first")
-    if output.dim() != 3:
-        raise ValueError(
-            f"output must be 3-D (N, L, D*H) or (L, N, D*H), got {tuple(output.shape)}"
-        )
     if not batch_first:
         output = output.transpose(0, 1)  # (N, L, D*H)
-    N, L, _ = output.shape
-    lengths = torch.as_tensor(lengths)
-    if lengths.is_floating_point() or lengths.shape != (N,):
-        raise ValueError(f"lengths must be {N} integers, one per sequence, got {lengths.tolist()}")
-    if lengths.min() < 1 or lengths.max() > L:
-        raise ValueError(
-            f"lengths must lie in 1 .. {L} (the padded length), got {lengths.tolist()}"
-        )
-    last = (lengths - 1).to(output.device)  # (N,)
-    return output[torch.arange(N, device=output.device), last]  # (N, D*H)
+    last = torch.as_tensor(lengths).to(output.device) - 1  # (N,) index of the last real step
+    rows = torch.arange(output.shape[0], device=output.device)  # (N,)
+    return output[rows, last]  # (N, D*H)
 
 
 class RNNLM(nn.Module):

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .arguments import positive_int
 from .plotting import LivePlot
 from .scratch_rnn import perplexity, predict_chars
 from .sequences import seq_data_iter_random, seq_data_iter_sequential
@@ -182,6 +183,27 @@ def _lm_pass(net, batches, device, *, carry_state, step=None, out_of_time=None):
     return float(total_nll), num_tokens
 
 
+def _check_corpus(corpus, batch_size, num_steps, name="corpus"):
+    """ValueError unless corpus is 1-D and long enough for one minibatch.
+
+    The iterators' random offset can skip up to num_steps - 1 tokens, and the
+    targets need one token more than the inputs: (batch_size + 1) * num_steps
+    tokens always give at least one (batch_size, num_steps) minibatch.
+    """
+    positive_int(batch_size, "batch_size")
+    positive_int(num_steps, "num_steps")
+    shape = tuple(torch.as_tensor(corpus).shape)
+    if len(shape) != 1:
+        raise ValueError(f"{name} must be 1-D (token ids), got shape {shape}")
+    needed = (batch_size + 1) * num_steps
+    if shape[0] < needed:
+        raise ValueError(
+            f"{name} has {shape[0]} tokens, too short for one minibatch of "
+            f"batch_size={batch_size} x num_steps={num_steps}: need at least "
+            f"(batch_size + 1) * num_steps = {needed}"
+        )
+
+
 def evaluate_perplexity(net, corpus, batch_size, num_steps, device):
     """Perplexity of a language model on a corpus, without training it.
 
@@ -194,9 +216,12 @@ def evaluate_perplexity(net, corpus, batch_size, num_steps, device):
     - corpus: (T,) list or tensor of token ids, at least
       (batch_size + 1) * num_steps tokens
     """
-    batches = seq_data_iter_sequential(
-        corpus, batch_size, num_steps, generator=torch.Generator().manual_seed(0)
-    )
+    _check_corpus(corpus, batch_size, num_steps)
+    # The offset comes from a fork of torch's CPU generator, seeded with 0 (the
+    # iterator draws it lazily, hence list): fixed, and the global state is kept.
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(0)
+        batches = list(seq_data_iter_sequential(corpus, batch_size, num_steps))
     with _evaluating(net):
         total_nll, num_tokens = _lm_pass(net, batches, device, carry_state=True)
     return _perplexity_or_inf(total_nll, num_tokens)
@@ -244,6 +269,9 @@ def train_language_model(
 
     Returns an ``LMHistory``.
     """
+    _check_corpus(corpus, batch_size, num_steps)
+    if val_corpus is not None:
+        _check_corpus(val_corpus, batch_size, num_steps, "val_corpus")
     device = torch.device(device)
     if isinstance(net, nn.Module):
         net.to(device)

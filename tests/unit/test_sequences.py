@@ -195,9 +195,12 @@ def test_sequential_iterator_continues_rows_across_minibatches():
 
 
 @pytest.mark.parametrize("data_iter", ITERATORS)
-def test_generator_makes_minibatches_reproducible(data_iter):
+def test_seeding_makes_minibatches_reproducible(data_iter):
     corpus = torch.arange(300)
-    runs = [list(data_iter(corpus, 2, 5, generator=torch.Generator().manual_seed(3))) for _ in "ab"]
+    runs = []
+    for _ in "ab":
+        torch.manual_seed(3)
+        runs.append(list(data_iter(corpus, 2, 5)))
     assert all(torch.equal(a[0], b[0]) for a, b in zip(*runs, strict=True))
 
 
@@ -207,19 +210,3 @@ def test_shortest_corpus_still_gives_a_minibatch(data_iter):
     for seed in range(10):
         torch.manual_seed(seed)
         assert len(list(data_iter(list(range(15)), 2, 5))) == 1
-
-
-@pytest.mark.parametrize("data_iter", ITERATORS)
-@pytest.mark.parametrize(
-    "corpus,batch_size,num_steps",
-    [
-        (list(range(14)), 2, 5),  # too short
-        ([], 1, 1),
-        (list(range(50)), 0, 5),
-        (list(range(50)), 2, 0),
-        ([[1, 2], [3, 4]], 1, 1),  # not 1-D
-    ],
-)
-def test_minibatch_iterators_reject_bad_input(data_iter, corpus, batch_size, num_steps):
-    with pytest.raises(ValueError):
-        list(data_iter(corpus, batch_size, num_steps))

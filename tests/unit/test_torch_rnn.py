@@ -47,14 +47,6 @@ def test_rnn_output_shapes_does_not_build_an_nn_rnn(monkeypatch):
     assert rnn_output_shapes(2, 1, 1, 3)["h_n"] == (1, 1, 3)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
-def test_rnn_output_shapes_rejects_non_positive_sizes(bad):
-    with pytest.raises(ValueError):
-        rnn_output_shapes(bad, 2, 3, 4)
-    with pytest.raises(ValueError):
-        rnn_output_shapes(2, 2, 3, 4, num_layers=bad)
-
-
 # --- load_scratch_params -------------------------------------------------------------
 
 V, H, N, L = 6, 4, 3, 5
@@ -95,28 +87,6 @@ def test_load_scratch_params_copies_into_a_float32_rnn_without_grad():
     load_scratch_params(rnn, params)
     assert rnn.weight_ih_l0.dtype == torch.float32 and rnn.weight_ih_l0.grad_fn is None
     torch.testing.assert_close(rnn.weight_hh_l0, params[1].detach().T.float())
-
-
-@pytest.mark.parametrize(
-    "rnn,error",
-    [
-        (nn.RNN(V, H, num_layers=2), ValueError),
-        (nn.RNN(V, H, bidirectional=True), ValueError),
-        (nn.RNN(V, H, nonlinearity="relu"), ValueError),
-        (nn.RNN(V, H, bias=False), ValueError),
-        (nn.RNN(V + 1, H), ValueError),
-        (nn.RNN(V, H + 1), ValueError),
-        (nn.GRU(V, H), TypeError),
-    ],
-)
-def test_load_scratch_params_rejects_incompatible_rnns(rnn, error):
-    with pytest.raises(error):
-        load_scratch_params(rnn, float64_params())
-
-
-def test_load_scratch_params_rejects_wrong_param_list():
-    with pytest.raises(ValueError):
-        load_scratch_params(nn.RNN(V, H), float64_params()[:3])
 
 
 # --- last_valid_output ------------------------------------------------------------------
@@ -166,18 +136,10 @@ def test_last_valid_output_picks_the_right_step():
     ]
 
 
-@pytest.mark.parametrize("lengths", [[0, 2], [1, 4], [1, 2, 3], [1.0, 2.0]])
-def test_last_valid_output_rejects_bad_lengths(lengths):
-    with pytest.raises(ValueError):
-        last_valid_output(torch.zeros(2, 3, 4), lengths)
-
-
-def test_last_valid_output_rejects_packed_and_2d_output():
+def test_last_valid_output_rejects_a_packed_output():
     packed = pack_padded_sequence(torch.zeros(2, 3, 1), [3, 1], batch_first=True)
     with pytest.raises(TypeError, match="pad_packed_sequence"):
         last_valid_output(packed, [3, 1])
-    with pytest.raises(ValueError):
-        last_valid_output(torch.zeros(2, 3), [1, 1])
 
 
 # --- RNNLM -----------------------------------------------------------------------------------

@@ -260,6 +260,26 @@ def test_bad_settings_are_named():
         train_language_model(net, corpus, None, **quick(num_epochs=0))
     with pytest.raises(ValueError, match="too short"):
         train_language_model(net, corpus[:50], None, **quick())
+    with pytest.raises(ValueError, match="val_corpus"):
+        train_language_model(net, corpus, None, **quick(val_corpus=corpus[:50]))
+
+
+@pytest.mark.parametrize(
+    "corpus,batch_size,num_steps,match",
+    [
+        (list(range(14)), 2, 5, "too short"),  # (batch_size + 1) * num_steps = 15 needed
+        ([], 1, 1, "too short"),
+        (list(range(50)), 0, 5, "batch_size"),
+        (list(range(50)), 2, 0, "num_steps"),
+        ([[1, 2], [3, 4]], 1, 1, "1-D"),
+    ],
+)
+def test_language_model_corpora_are_checked_before_use(corpus, batch_size, num_steps, match):
+    net = RNNModelScratch(50, 4, CPU)
+    with pytest.raises(ValueError, match=match):
+        evaluate_perplexity(net, corpus, batch_size, num_steps, CPU)
+    with pytest.raises(ValueError, match=match):
+        train_language_model(net, corpus, None, **quick(batch_size=batch_size, num_steps=num_steps))
 
 
 # --- models trained on (X, y) ---------------------------------------------------------
