@@ -176,18 +176,30 @@ def errors(notebook: dict) -> list[tuple[str, str, str]]:
 
 
 def expected_scores(
-    lesson: str, submissions: dict[str, dict[str, str] | None], full_marks: set[str]
+    lesson: str,
+    submissions: dict[str, dict[str, str] | None],
+    full_marks: set[str],
+    failing: dict[str, set[str]] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """What each scripted student should score: full points for the students in
-    ``full_marks``, zero everywhere for a BLANK one, and for every other student
-    zero on exactly the exercises their submission overrides."""
+    """What each scripted student should score, per test cell.
+
+    Full points for the students in ``full_marks``; zero everywhere for a BLANK
+    one; for a student named in ``failing``, zero on exactly the exercises listed
+    there (a mistake in one exercise that later tests also catch, a shortcut in
+    one cell that another cell's check sees); for every other student, zero on
+    exactly the exercises their submission overrides."""
     points = max_scores(lesson)
+    failing = failing or {}
+    unknown = set(failing) - set(submissions)
+    assert not unknown, f"failing names students with no submission: {sorted(unknown)}"
     expected = {}
     for student, answers in submissions.items():
         if student in full_marks:
             failed = set()
         elif answers is BLANK:
             failed = {cell.removeprefix("test_") for cell in points}
+        elif student in failing:
+            failed = set(failing[student])
         else:
             failed = set(answers)
         expected[student] = {

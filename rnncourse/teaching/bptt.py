@@ -20,32 +20,7 @@ from __future__ import annotations
 import torch
 
 
-def _check_inputs(X: torch.Tensor, h0: torch.Tensor, params) -> None:
-    if X.dim() != 3:
-        raise ValueError(f"X must be (L, N, H_in); got {X.dim()} dimensions {tuple(X.shape)}")
-    if X.shape[0] == 0:
-        raise ValueError("X has no time steps (L = 0); an RNN needs at least one")
-    if len(params) != 5:
-        raise ValueError(
-            f"params must be [W_xh, W_hh, b_h, W_hq, b_q] (5 tensors); got {len(params)}"
-        )
-    W_xh, W_hh, b_h, W_hq, b_q = params
-    L, N, H_in = X.shape
-    H, Q = W_hh.shape[0], W_hq.shape[-1]
-    expected = {
-        "W_xh": (W_xh, (H_in, H)),
-        "W_hh": (W_hh, (H, H)),
-        "b_h": (b_h, (H,)),
-        "W_hq": (W_hq, (H, Q)),
-        "b_q": (b_q, (Q,)),
-        "h0": (h0, (N, H)),
-    }
-    for name, (tensor, shape) in expected.items():
-        if tuple(tensor.shape) != shape:
-            raise ValueError(f"{name} has shape {tuple(tensor.shape)}; expected {shape}")
-
-
-def rnn_forward_cache(X: torch.Tensor, h0: torch.Tensor, params) -> tuple[torch.Tensor, dict]:
+def rnn_forward_cache(X, h0, params):
     """Run the tanh RNN with a linear output and keep a cache for ``rnn_backward``.
 
     Inputs:
@@ -64,14 +39,13 @@ def rnn_forward_cache(X: torch.Tensor, h0: torch.Tensor, params) -> tuple[torch.
         "params" list          [W_xh, W_hh, b_h, W_hq, b_q]
       The pre-activations are not stored: tanh'(a_t) = 1 - h_t^2 needs only h_t.
     """
-    _check_inputs(X, h0, params)
     W_xh, W_hh, b_h, W_hq, b_q = params
     h = h0
-    hs = []
+    states = []
     for x_t in X:  # x_t: (N, H_in)
         h = torch.tanh(x_t @ W_xh + h @ W_hh + b_h)  # (N, H)
-        hs.append(h)
-    H = torch.stack(hs)  # (L, N, H)
+        states.append(h)
+    H = torch.stack(states)  # (L, N, H)
     Y = H @ W_hq + b_q  # (L, N, Q)
     cache = {
         "X": X.detach(),
@@ -82,7 +56,7 @@ def rnn_forward_cache(X: torch.Tensor, h0: torch.Tensor, params) -> tuple[torch.
     return Y, cache
 
 
-def rnn_backward(dY: torch.Tensor, cache: dict) -> dict:
+def rnn_backward(dY, cache):
     """Gradients of a loss through the RNN, by hand (no autograd).
 
     Inputs:
@@ -95,59 +69,43 @@ def rnn_backward(dY: torch.Tensor, cache: dict) -> dict:
     """
     X, h0, H = cache["X"], cache["h0"], cache["H"]
     W_xh, W_hh, b_h, W_hq, b_q = cache["params"]
-    dY = dY.detach()
-    if dY.shape != H.shape[:2] + W_hq.shape[1:]:
-        raise ValueError(
-            f"dY has shape {tuple(dY.shape)}; expected {tuple(H.shape[:2] + W_hq.shape[1:])}"
-        )
-    L = X.shape[0]
-
-    # Output layer, y_t = h_t W_hq + b_q. The weights are shared by every step,
-    # so their gradient is the sum over time (and over the batch).
+    # Step 1: the output layer, shared by every step: sum over time (and the batch).
     dW_hq = torch.einsum("lnh,lnq->hq", H, dY)  # (H, Q)
     db_q = dY.sum(dim=(0, 1))  # (Q,)
-
     dW_xh = torch.zeros_like(W_xh)
     dW_hh = torch.zeros_like(W_hh)
     db_h = torch.zeros_like(b_h)
-    da_next = torch.zeros_like(h0)  # dL/da_{t+1}; nothing flows back into the last step
-    for t in reversed(range(L)):
-        h_t = H[t]  # (N, H)
+    da_next = torch.zeros_like(h0)  # delta a_{t+1}; zero after the last step
+    for t in reversed(range(X.shape[0])):
         h_prev = H[t - 1] if t > 0 else h0  # (N, H)
-        # h_t reaches the loss twice: through y_t and through a_{t+1}.
-        #   dL/dh_t = dY_t W_hq^T + dL/da_{t+1} W_hh^T
-        dh = dY[t] @ W_hq.T + da_next @ W_hh.T  # (N, H)
-        # Through the tanh: dh_t/da_t = 1 - tanh(a_t)^2 = 1 - h_t^2 (elementwise).
-        da = dh * (1 - h_t**2)  # (N, H)
-        # a_t = x_t W_xh + h_{t-1} W_hh + b_h; shared weights: sum over steps.
-        dW_xh += X[t].T @ da  # (H_in, H)
+        dh = dY[t] @ W_hq.T + da_next @ W_hh.T  # step 2: two paths into h_t, (N, H)
+        da = dh * (1 - H[t] ** 2)  # step 3: through the tanh, (N, H)
+        dW_xh += X[t].T @ da  # step 4: shared weights, summed over the steps, (H_in, H)
         dW_hh += h_prev.T @ da  # (H, H)
         db_h += da.sum(dim=0)  # (H,)
         da_next = da
-    # h_0 enters only a_1: dL/dh_0 = dL/da_1 W_hh^T.
-    dh0 = da_next @ W_hh.T  # (N, H)
+    dh0 = da_next @ W_hh.T  # step 5: h_0 enters only a_1, (N, H)
     return {"dW_xh": dW_xh, "dW_hh": dW_hh, "db_h": db_h, "dW_hq": dW_hq, "db_q": db_q, "dh0": dh0}
 
 
 def detach_state(state):
     """Cut the autograd history of a recurrent state (truncated BPTT).
 
-    ``state`` is a tensor (the hidden state of an RNN or GRU) or a tuple or list
-    of tensors (``(h,)`` from lesson 03, ``(h, c)`` from an LSTM); the result is
-    of the same kind, with the same values and no gradient history, so the next
-    ``backward()`` stops at this point instead of running through every earlier
-    batch.
+    ``state`` is a tensor (the hidden state of an RNN or GRU, (D*num_layers, N, H))
+    or a tuple of tensors (``(h,)`` from lesson 03, ``(h, c)`` from an LSTM); the
+    result is of the same kind, with the same values and no gradient history, so
+    the next ``backward()`` stops at this point instead of running through every
+    earlier batch. Anything else (``None``, the initial state of ``nn.RNN``, a
+    list) raises TypeError.
     """
     if isinstance(state, torch.Tensor):
         return state.detach()
-    if isinstance(state, (tuple, list)):
-        return type(state)(detach_state(s) for s in state)
-    raise TypeError(
-        f"state must be a tensor or a tuple/list of tensors; got {type(state).__name__}"
-    )
+    if isinstance(state, tuple):
+        return tuple(detach_state(s) for s in state)
+    raise TypeError(f"state must be a tensor or a tuple of tensors, got {type(state).__name__}")
 
 
-def grad_norm_by_lag(W_hh: torch.Tensor, T: int) -> torch.Tensor:
+def grad_norm_by_lag(W_hh, T):
     """Spectral norms of d h_T / d h_t for t = T-1, T-2, ..., 0 (linearised RNN).
 
     The model is the recurrence h_t = h_{t-1} W_hh without the nonlinearity:
@@ -171,15 +129,11 @@ def grad_norm_by_lag(W_hh: torch.Tensor, T: int) -> torch.Tensor:
 
     Returns a (T,) tensor with W_hh's dtype.
     """
-    if W_hh.dim() != 2 or W_hh.shape[0] != W_hh.shape[1]:
-        raise ValueError(f"W_hh must be a square (H, H) matrix; got shape {tuple(W_hh.shape)}")
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be an int >= 1; got {T!r}")
     W = W_hh.detach()
-    J = torch.eye(W.shape[0], dtype=W.dtype, device=W.device)
+    J = torch.eye(W.shape[0], dtype=W.dtype, device=W.device)  # (H, H)
     norms = []
     for _ in range(T):
-        J = J @ W.T  # Jacobian over one more step back in time
+        J = J @ W.T  # one more step back in time
         norms.append(torch.linalg.matrix_norm(J, ord=2))
     return torch.stack(norms)  # (T,)
 

@@ -40,6 +40,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .arguments import positive_int
+
 DATASETS_DIR = Path(__file__).resolve().parents[2] / "datasets"
 REGISTRY_PATH = DATASETS_DIR / "registry.json"
 AIRLINE_CSV = DATASETS_DIR / "airline-passengers.csv"
@@ -345,8 +347,7 @@ def addition_examples(n: int, seed: int, digits: int = 3) -> list[tuple[str, str
     validation parts never tests a question seen in training. Questions and
     answers are not padded: choosing a fixed length is the lesson's job.
     """
-    if digits < 1:
-        raise ValueError(f"digits must be >= 1, got {digits}")
+    positive_int(digits, "digits")
     top = 10**digits
     pairs = top * (top + 1) // 2  # unordered pairs {a, b} with 0 <= a, b < top
     if not 0 <= n <= pairs:

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import torch
 
-# Weight blocks per layer: one per gate (GRU: reset, update, new; LSTM: i, f, g, o).
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
-
-def lstm_cell(x: torch.Tensor, state, params) -> tuple[torch.Tensor, torch.Tensor]:
+def lstm_cell(x, state, params):
     """One LSTM step; equals ``nn.LSTMCell`` with the same weights.
 
     Inputs:
@@ -40,27 +37,15 @@ def lstm_cell(x: torch.Tensor, state, params) -> tuple[torch.Tensor, torch.Tenso
     """
     h, c = state
     W_ih, W_hh, b_ih, b_hh = params
-    if x.dim() != 2 or h.shape != c.shape or h.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"expected x (N, H_in) and h, c (N, H); got x {tuple(x.shape)}, "
-            f"h {tuple(h.shape)}, c {tuple(c.shape)}"
-        )
-    H = h.shape[1]
-    if W_ih.shape != (4 * H, x.shape[1]) or W_hh.shape != (4 * H, H):
-        raise ValueError(
-            f"expected W_ih {(4 * H, x.shape[1])} and W_hh {(4 * H, H)}; "
-            f"got {tuple(W_ih.shape)} and {tuple(W_hh.shape)}"
-        )
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (N, 4H)
     i, f, g, o = gates.chunk(4, dim=1)  # each (N, H)
-    i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
-    g = torch.tanh(g)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
     c = f * c + i * g  # (N, H)
     h = o * torch.tanh(c)  # (N, H)
     return h, c
 
 
-def count_params(kind: str, input_size: int, hidden_size: int, num_layers: int = 1) -> int:
+def count_params(kind, input_size, hidden_size, num_layers=1):
     """Number of parameters of ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (one direction, biases on).
 
     Each layer has G weight blocks (G = 1 for "rnn", 3 for "gru", 4 for "lstm"),
@@ -69,19 +54,15 @@ def count_params(kind: str, input_size: int, hidden_size: int, num_layers: int =
 
         layer 0:    G * (H * H_in + H * H + 2 * H)
         layer l>0:  G * (H * H    + H * H + 2 * H)
+
+    Any other kind raises ValueError.
     """
-    if kind not in _GATES:
-        raise ValueError(f"kind must be one of {sorted(_GATES)}; got {kind!r}")
-    for name, value in [
-        ("input_size", input_size),
-        ("hidden_size", hidden_size),
-        ("num_layers", num_layers),
-    ]:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
-    G, H = _GATES[kind], hidden_size
+    blocks = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: one per gate
+    if kind not in blocks:
+        raise ValueError(f'kind must be "rnn", "gru" or "lstm", got {kind!r}')
+    G, H = blocks[kind], hidden_size
     total = 0
     for layer in range(num_layers):
         layer_input = input_size if layer == 0 else H
-        total += G * (H * layer_input + H * H + 2 * H)
+        total += G * (H * layer_input + H * H + 2 * H)  # W_ih, W_hh, b_ih, b_hh per block
     return total

@@ -117,7 +117,7 @@ class RNNModelScratch:
         """X: (N, L) token ids -> (Y (L*N, V) logits, new state)."""
         if X.dim() != 2:
             raise ValueError(f"X must be (N, L) token ids, got shape {tuple(X.shape)}")
-        inputs = one_hot(X.T, self.vocab_size, dtype=self.params[0].dtype)  # (L, N, V)
+        inputs = one_hot(X.T, self.vocab_size).to(self.params[0].dtype)  # (L, N, V)
         return self.forward_fn(inputs, state, self.params)
 
     def begin_state(self, batch_size, device):

@@ -8,6 +8,8 @@ whole series or corpus.
 import numpy as np
 import torch
 
+from .arguments import positive_int
+
 
 def _as_series(series, name="series"):
     """A 1-D float tensor from a list, NumPy array, pandas Series or tensor.
@@ -26,38 +28,30 @@ def _as_series(series, name="series"):
     return s
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-
-
 def make_windows(series, window, horizon=1):
     """Cut a series into (input window, target) pairs with a sliding window.
 
     Inputs:
-    - series: (T,) list, NumPy array, pandas Series or tensor of numbers
+    - series: (T,) tensor, NumPy array or list of numbers
     - window: number of past values each input holds
     - horizon: number of following values each target holds
 
-    Returns (X, y):
-    - X: (N, window, 1) float tensor, X[i, :, 0] = series[i : i + window]
-    - y: (N, horizon) float tensor, y[i] = series[i + window : i + window + horizon]
+    Returns (X, y), float32 tensors (the dtype of ``nn.RNN``'s weights):
+    - X: (N, window, 1), X[i, :, 0] = series[i : i + window]
+    - y: (N, horizon), y[i] = series[i + window : i + window + horizon]
     where N = T - window - horizon + 1. The trailing 1 of X is H_in, one feature
     per time step, so X can go straight into an ``nn.RNN(batch_first=True)``.
+    Raises ValueError if window + horizon > T: no window fits.
     """
-    s = _as_series(series)
-    _check_positive_int(window, "window")
-    _check_positive_int(horizon, "horizon")
+    s = torch.as_tensor(series, dtype=torch.float32)  # (T,)
     if window + horizon > len(s):
         raise ValueError(
             f"window + horizon = {window} + {horizon} is longer than the series "
             f"(length {len(s)}): no window fits"
         )
-    pieces = s.unfold(0, window + horizon, 1)  # (N, window + horizon), one row per start
-    X = pieces[:, :window].unsqueeze(-1).contiguous()  # (N, window, 1)
-    y = pieces[:, window:].contiguous()  # (N, horizon)
+    N = len(s) - window - horizon + 1
+    X = torch.stack([s[i : i + window] for i in range(N)]).unsqueeze(-1)  # (N, window, 1)
+    y = torch.stack([s[i + window : i + window + horizon] for i in range(N)])  # (N, horizon)
     return X, y
 
 
@@ -66,14 +60,13 @@ def chronological_split(series, test_size):
     ``test_size`` values, train everything before them.
 
     Works on lists, NumPy arrays, pandas Series and tensors (slices keep the
-    input's type).
+    input's type). test_size must be in 1 .. T - 1, else ValueError.
     Shuffling a time series would let the model see the future it is tested on.
     """
-    _check_positive_int(test_size, "test_size")
-    if test_size >= len(series):
+    if not 0 < test_size < len(series):  # series[-0:] would be the whole series
         raise ValueError(
-            f"test_size ({test_size}) must be smaller than the series (length {len(series)}) "
-            "so that some values are left for training"
+            f"test_size must be in 1 .. {len(series) - 1} (the series has {len(series)} "
+            f"values, and both parts need some), got {test_size}"
         )
     return series[:-test_size], series[-test_size:]
 
@@ -84,7 +77,7 @@ def naive_forecast(history, horizon):
     Returns a (horizon,) float tensor.
     """
     h = _as_series(history, "history")
-    _check_positive_int(horizon, "horizon")
+    positive_int(horizon, "horizon")
     if len(h) == 0:
         raise ValueError("history is empty: there is no last value to repeat")
     return h[-1].repeat(horizon)  # (horizon,)
@@ -93,43 +86,34 @@ def naive_forecast(history, horizon):
 def seasonal_naive(history, horizon, season=12):
     """The seasonal-naive baseline: repeat the last season of the history.
 
+    Inputs:
+    - history: (T,) tensor, NumPy array or list of numbers, T >= season
+    - horizon: number of values to forecast
+    - season: length of one season (12 for monthly data with a yearly cycle)
+
     Forecast k (counting from 0) is history[T - season + k % season], so a
     horizon longer than one season cycles through the last season again.
-    Returns a (horizon,) float tensor.
+    Returns a (horizon,) float32 tensor.
     """
-    h = _as_series(history, "history")
-    _check_positive_int(horizon, "horizon")
-    _check_positive_int(season, "season")
-    if len(h) < season:
-        raise ValueError(
-            f"history (length {len(h)}) is shorter than one season ({season}): "
-            "there is no full season to repeat"
-        )
-    last_season = h[-season:]  # (season,)
-    return last_season[torch.arange(horizon) % season]  # (horizon,)
-
-
-def _as_float64(values):
-    if isinstance(values, torch.Tensor):
-        return values.detach().to("cpu", torch.float64)
-    return torch.as_tensor(np.array(values, dtype=np.float64))
+    last_season = torch.as_tensor(history, dtype=torch.float32)[-season:]  # (season,)
+    return last_season[torch.arange(horizon) % season]  # (horizon,), k % season for each k
 
 
 def rmse(pred, target):
     """Root mean squared error sqrt(mean((pred - target)^2)) as a Python float.
 
-    pred and target must have the same shape (no broadcasting: comparing a
-    (N, 1) forecast with a (N,) target by accident would average N*N errors).
+    pred and target: tensors of the same shape, e.g. (N,) or (N, horizon); the
+    error is computed in float64. A shape mismatch raises ValueError (no
+    broadcasting: comparing a (N, 1) forecast with a (N,) target by accident
+    would average N*N errors).
     """
-    p = _as_float64(pred)
-    t = _as_float64(target)
-    if p.shape != t.shape:
+    if pred.shape != target.shape:  # (N, 1) - (N,) would broadcast to (N, N)
         raise ValueError(
-            f"pred and target must have the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"
+            f"pred and target must have the same shape, got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}"
         )
-    if p.numel() == 0:
-        raise ValueError("pred and target are empty: the RMSE of no values is undefined")
-    return float(torch.sqrt(torch.mean((p - t) ** 2)))
+    diff = pred.detach().double() - target.double()  # a metric: no gradient needed
+    return float(torch.sqrt(torch.mean(diff**2)))
 
 
 def seq_data_iter_random(corpus, batch_size, num_steps):

@@ -124,7 +124,7 @@ class RNNLM(nn.Module):
     def forward(self, X, state):
         if X.dim() != 2:
             raise ValueError(f"X must be (N, L) token ids, got shape {tuple(X.shape)}")
-        inputs = one_hot(X.T, self.vocab_size, dtype=self.linear.weight.dtype)  # (L, N, V)
+        inputs = one_hot(X.T, self.vocab_size).to(self.linear.weight.dtype)  # (L, N, V)
         is_lstm = isinstance(self.rnn, nn.LSTM)
         if not isinstance(state, tuple) or len(state) != (2 if is_lstm else 1):
             expected = "(h, c)" if is_lstm else "(h,)"

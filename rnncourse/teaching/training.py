@@ -74,8 +74,7 @@ class _Monitor:
     """The clock, progress bar and live plot around a training loop."""
 
     def __init__(self, num_epochs, ylabel, legend, *, progress, plot, time_budget, yscale):
-        if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
-            raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+        positive_int(num_epochs, "num_epochs")
         self.start = time.perf_counter()
         self.deadline = math.inf if time_budget is None else self.start + time_budget
         self.bar = None

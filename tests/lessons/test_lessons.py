@@ -30,15 +30,19 @@ def _cells(path: Path) -> list[dict]:
 
 
 def contract_exercises() -> dict[str, list[str]]:
-    """lesson id -> exercise function names, read from the curriculum's bullets."""
+    """lesson id -> exercise names (functions and classes), read from the curriculum's
+    bullets: a lesson's own section (`## 01_time_series — ...`) and what the second
+    edition adds to it (`### 01_time_series adds: ...`)."""
     text = CURRICULUM.read_text()
     found: dict[str, list[str]] = {}
-    for block in re.split(r"^## ", text, flags=re.M)[1:]:
+    for block in re.split(r"^###? ", text, flags=re.M)[1:]:
         lesson = block.split()[0]
-        names = re.findall(r"^- `(\w+)\(", block, flags=re.M)
+        names = re.findall(r"^- `(?:class )?(\w+)\(", block, flags=re.M)
         names += re.findall(r"^- `\w+\(.*?\)` / `(\w+)\(", block, flags=re.M)
         names += re.findall(r"^- `\w+\(.*?\)`\s+and\s*\n?\s*`(\w+)\(", block, flags=re.M)
-        found[lesson] = names
+        for name in names:
+            if name not in found.setdefault(lesson, []):
+                found[lesson].append(name)
     return found
 
 

@@ -65,31 +65,7 @@ DEFINITIONS = solution_definitions()
 # Exercises whose two copies still differ (the package's validation and extra
 # arguments against the cell's teaching code): the debt this test pays down. A
 # name leaves the list once its cell and its reference hold the same code.
-STILL_WRITTEN_TWICE = frozenset(
-    {
-        "make_windows",
-        "chronological_split",
-        "seasonal_naive",
-        "rmse",
-        "segment",
-        "build_vocab",
-        "encode",
-        "one_hot",
-        "embedding_as_matmul",
-        "pad_batch",
-        "rnn_forward_cache",
-        "rnn_backward",
-        "detach_state",
-        "grad_norm_by_lag",
-        "global_grad_norm",
-        "clip_grad_norm",
-        "clip_grad_value",
-        "lstm_cell",
-        "count_params",
-        "encode_addition",
-        "decode_addition",
-    }
-)
+STILL_WRITTEN_TWICE: frozenset[str] = frozenset()
 
 
 def _params():

@@ -1,7 +1,5 @@
 """rnncourse.clipping against torch.nn.utils.clip_grad_norm_ / clip_grad_value_."""
 
-import math
-
 import pytest
 import torch
 
@@ -37,12 +35,12 @@ def test_global_grad_norm_is_norm_of_concatenated_grads(seed):
     assert global_grad_norm(iter(params)) == pytest.approx(flat.norm().item(), rel=1e-12)
 
 
-def test_global_grad_norm_single_tensor_and_no_grads():
+def test_global_grad_norm_without_grads_is_zero():
     p = torch.zeros(2, requires_grad=True)
-    assert global_grad_norm(p) == 0.0
+    assert global_grad_norm([p]) == 0.0
     assert global_grad_norm([]) == 0.0
     p.grad = torch.tensor([3.0, 4.0])
-    assert global_grad_norm(p) == pytest.approx(5.0)
+    assert global_grad_norm([p]) == pytest.approx(5.0)
 
 
 @pytest.mark.parametrize("seed, max_norm", [(0, 0.5), (1, 1.0), (2, 3.0), (3, 0.0)])
@@ -87,22 +85,9 @@ def test_clip_grad_norm_scales_in_place():
     p = torch.zeros(2, requires_grad=True)
     p.grad = torch.tensor([3.0, 4.0])
     grad_object = p.grad
-    assert clip_grad_norm(p, 1.0) == pytest.approx(5.0)
+    assert clip_grad_norm([p], 1.0) == pytest.approx(5.0)
     assert p.grad is grad_object
     torch.testing.assert_close(p.grad, torch.tensor([0.6, 0.8]))
-
-
-@pytest.mark.parametrize("bad", [-1.0, math.nan])
-def test_clip_grad_norm_rejects_negative_max_norm(bad):
-    with pytest.raises(ValueError, match="max_norm must be >= 0"):
-        clip_grad_norm(make_params(0), bad)
-
-
-def test_clip_rejects_a_module_and_non_tensors():
-    with pytest.raises(TypeError, match=r"model\.parameters\(\)"):
-        clip_grad_norm(torch.nn.Linear(2, 2), 1.0)
-    with pytest.raises(TypeError, match="float"):
-        global_grad_norm([1.0, 2.0])
 
 
 @pytest.mark.parametrize("seed, clip_value", [(0, 0.1), (1, 0.7), (2, 5.0)])
@@ -117,8 +102,3 @@ def test_clip_grad_value_agrees_with_torch(seed, clip_value):
         else:
             torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=0)
             assert p.grad.abs().max() <= clip_value
-
-
-def test_clip_grad_value_rejects_negative():
-    with pytest.raises(ValueError, match="clip_value must be >= 0"):
-        clip_grad_value(make_params(0), -0.5)

@@ -35,23 +35,19 @@ def test_make_windows_matches_definition(window, horizon):
 
 @pytest.mark.parametrize(
     "series",
-    [
-        [1, 2, 3, 4, 5],
-        np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
-        pd.Series([1, 2, 3, 4, 5], index=pd.date_range("1949-01", periods=5, freq="MS")),
-        torch.arange(1, 6),
-    ],
+    [[1, 2, 3, 4, 5], np.array([1.0, 2.0, 3.0, 4.0, 5.0]), torch.arange(1, 6)],
 )
-def test_make_windows_accepts_list_numpy_pandas_tensor_and_returns_float(series):
+def test_make_windows_accepts_list_numpy_tensor_and_returns_float(series):
     X, y = make_windows(series, 2)
     assert X.dtype == torch.float32 and y.dtype == torch.float32
     assert X[:, :, 0].tolist() == [[1, 2], [2, 3], [3, 4]]
     assert y.tolist() == [[3], [4], [5]]
 
 
-def test_make_windows_keeps_float64_tensor_dtype():
-    X, y = make_windows(torch.arange(6, dtype=torch.float64), 2)
-    assert X.dtype == torch.float64 and y.dtype == torch.float64
+def test_make_windows_returns_float32_the_dtype_of_rnn_weights():
+    for series in [torch.arange(6, dtype=torch.float64), np.arange(6.0)]:
+        X, y = make_windows(series, 2)
+        assert X.dtype == torch.float32 and y.dtype == torch.float32
 
 
 def test_make_windows_window_filling_the_series_gives_one_pair():
@@ -59,20 +55,10 @@ def test_make_windows_window_filling_the_series_gives_one_pair():
     assert X.shape == (1, 2, 1) and y.tolist() == [[3.0]]
 
 
-@pytest.mark.parametrize(
-    "series,window,horizon",
-    [
-        ([1.0, 2.0, 3.0], 3, 1),  # window + horizon > T
-        ([1.0, 2.0, 3.0], 5, 1),
-        ([1.0, 2.0, 3.0], 2, 2),
-        ([1.0, 2.0, 3.0], 0, 1),
-        ([1.0, 2.0, 3.0], 1, 0),
-        ([[1.0, 2.0], [3.0, 4.0]], 1, 1),  # not 1-D
-    ],
-)
-def test_make_windows_rejects_bad_input(series, window, horizon):
-    with pytest.raises(ValueError):
-        make_windows(series, window, horizon)
+@pytest.mark.parametrize("window,horizon", [(3, 1), (5, 1), (2, 2)])  # window + horizon > T
+def test_make_windows_rejects_a_window_that_does_not_fit(window, horizon):
+    with pytest.raises(ValueError, match="no window fits"):
+        make_windows([1.0, 2.0, 3.0], window, horizon)
 
 
 # --- chronological_split ----------------------------------------------------
@@ -115,29 +101,20 @@ def test_seasonal_naive_cycles_when_horizon_exceeds_season():
     assert seasonal_naive(history, 7, season=3).tolist() == [1, 2, 3, 1, 2, 3, 1]
 
 
-def test_seasonal_naive_rejects_short_history():
-    with pytest.raises(ValueError, match="season"):
-        seasonal_naive([1.0, 2.0], 3, season=3)
-    with pytest.raises(ValueError):
-        seasonal_naive([1.0, 2.0, 3.0], 0, season=3)
-
-
 def test_rmse_against_hand_computation():
-    pred = [1.0, 2.0, 3.0, 4.0]
-    target = [1.0, 0.0, 3.0, 8.0]
+    pred = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    target = torch.tensor([1.0, 0.0, 3.0, 8.0])
     assert rmse(pred, target) == pytest.approx(math.sqrt((4 + 16) / 4))
     assert isinstance(rmse(torch.ones(3), torch.ones(3)), float)
     assert rmse(torch.ones(3), torch.ones(3)) == 0.0
-    # a model's output (requires grad) against a pandas Series
+    # a model's output (requires grad) against float64 targets
     pred = torch.tensor([1.0, 3.0], requires_grad=True)
-    assert rmse(pred, pd.Series([1, 1])) == pytest.approx(math.sqrt(2))
+    assert rmse(pred, torch.ones(2, dtype=torch.float64)) == pytest.approx(math.sqrt(2))
 
 
-def test_rmse_rejects_shape_mismatch_and_empty():
+def test_rmse_rejects_shape_mismatch():
     with pytest.raises(ValueError, match="shape"):
         rmse(torch.zeros(3, 1), torch.zeros(3))
-    with pytest.raises(ValueError):
-        rmse([], [])
 
 
 # --- language-model minibatches ---------------------------------------------

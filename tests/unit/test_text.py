@@ -115,8 +115,6 @@ def test_vocab_rejects_bad_indices_and_inputs():
         Vocab(["a", "b", "a"])
     with pytest.raises(TypeError, match="token lists"):
         build_vocab(["ab", "cd"])
-    with pytest.raises(ValueError):
-        build_vocab([["a"]], min_freq=0)
 
 
 # --- encode and pad_batch ------------------------------------------------------
@@ -143,13 +141,6 @@ def test_pad_batch_pads_to_the_longest_and_reports_lengths():
     assert torch.equal(pad_batch(seqs)[0], expected)
 
 
-def test_pad_batch_rejects_empty_and_non_1d():
-    with pytest.raises(ValueError, match="empty"):
-        pad_batch([])
-    with pytest.raises(ValueError, match="1-D"):
-        pad_batch([torch.zeros(2, 2, dtype=torch.long)])
-
-
 # --- one_hot and embedding_as_matmul ---------------------------------------------
 
 
@@ -162,11 +153,6 @@ def test_one_hot_equals_torch_one_hot(shape):
     assert torch.equal(got, F.one_hot(indices, 7).float())
 
 
-def test_one_hot_dtype_and_list_input():
-    assert one_hot([0, 2], 3, dtype=torch.float64).dtype == torch.float64
-    assert one_hot([0, 2], 3).tolist() == [[1, 0, 0], [0, 0, 1]]
-
-
 def test_one_hot_does_not_call_torch_one_hot(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("one_hot must not use torch.nn.functional.one_hot")
@@ -174,19 +160,6 @@ def test_one_hot_does_not_call_torch_one_hot(monkeypatch):
     monkeypatch.setattr(F, "one_hot", forbidden)
     monkeypatch.setattr(torch.nn.functional, "one_hot", forbidden)
     assert one_hot(torch.tensor([1]), 2).tolist() == [[0, 1]]
-
-
-@pytest.mark.parametrize("bad", [[0, 3], [-1, 0]])
-def test_one_hot_rejects_out_of_range(bad):
-    with pytest.raises(ValueError, match="0 .. 2"):
-        one_hot(torch.tensor(bad), 3)
-
-
-def test_one_hot_rejects_float_indices_and_bad_num_classes():
-    with pytest.raises(TypeError):
-        one_hot(torch.tensor([0.0, 1.0]), 3)
-    with pytest.raises(ValueError):
-        one_hot(torch.tensor([0]), 0)
 
 
 @pytest.mark.parametrize("shape", [(6,), (2, 5), (2, 3, 4)])
@@ -203,13 +176,6 @@ def test_embedding_as_matmul_passes_gradients_to_the_used_rows():
     weight = torch.randn(5, 3, requires_grad=True)
     embedding_as_matmul(torch.tensor([1, 1, 4]), weight).sum().backward()
     assert weight.grad[:, 0].tolist() == [0, 2, 0, 0, 1]
-
-
-def test_embedding_as_matmul_rejects_bad_weight():
-    with pytest.raises(ValueError):
-        embedding_as_matmul(torch.tensor([0]), torch.zeros(3))
-    with pytest.raises(ValueError):
-        embedding_as_matmul(torch.tensor([3]), torch.zeros(3, 2))
 
 
 # --- The Time Machine ---------------------------------------------------------------
@@ -265,7 +231,3 @@ def test_addition_rejects_bad_input():
         encode_addition("123+456", 5)
     with pytest.raises(ValueError, match="outside"):
         encode_addition("12-3", 7)
-    with pytest.raises(ValueError):
-        decode_addition(torch.zeros(3, 10))
-    with pytest.raises(ValueError):
-        decode_addition([0, 12])
