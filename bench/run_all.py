@@ -6,7 +6,8 @@
     python -m bench --device cuda        # also on the GPU (and USE_GPU on/off)
 
 Benchmarks, in the order they run: throughput (lm_throughput.py), perplexity
-(time_to_perplexity.py), notebooks (notebooks.py), and autograde
+(time_to_perplexity.py), notebooks (notebooks.py), forecaster (forecaster.py:
+lesson 01's test RMSE over seeds), and autograde
 (autograde_throughput.py, written separately; run as its own program with
 --quick and --output passed on, when it is present). Each section of
 RESULTS.md starts with the machine and the load average before and after the
@@ -27,12 +28,12 @@ if __package__ in (None, ""):  # run as `python bench/run_all.py`
 
 import torch
 
-from bench import lm_throughput, machine, notebooks, report, time_to_perplexity
+from bench import forecaster, lm_throughput, machine, notebooks, report, time_to_perplexity
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 AUTOGRADE_SCRIPT = BENCH_DIR / "autograde_throughput.py"
-MODULES = {m.NAME: m for m in (lm_throughput, time_to_perplexity, notebooks)}
+MODULES = {m.NAME: m for m in (lm_throughput, time_to_perplexity, notebooks, forecaster)}
 NAMES = [*MODULES, "autograde"]
 
 

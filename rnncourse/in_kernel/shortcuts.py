@@ -77,6 +77,7 @@ SHORTCUTS = MappingProxyType(
         "chronological_split": ("rnncourse.chronological_split",),
         "seasonal_naive": ("rnncourse.seasonal_naive",),
         "rmse": ("rnncourse.rmse",),
+        "SimpleRNN": (*_RNN_MODULES, *_RNN_KERNELS, "rnncourse.SimpleRNN"),
         # 02_embeddings
         "segment": ("rnncourse.segment",),
         "build_vocab": ("rnncourse.build_vocab",),
@@ -89,6 +90,13 @@ SHORTCUTS = MappingProxyType(
             "torch.embedding",
             "rnncourse.embedding_as_matmul",
         ),
+        "embedding_grad": (
+            *_AUTOGRAD,
+            "torch.nn.Embedding",
+            "torch.nn.functional.embedding",
+            "torch.embedding",
+            "rnncourse.embedding_grad",
+        ),
         # 03_scratch_rnn
         "seq_data_iter_sequential": ("rnncourse.seq_data_iter_sequential",),
         "seq_data_iter_random": ("rnncourse.seq_data_iter_random",),
@@ -97,6 +105,8 @@ SHORTCUTS = MappingProxyType(
         "rnn_forward": (*_RNN_MODULES, *_RNN_KERNELS, "rnncourse.rnn_forward"),
         "predict_chars": ("rnncourse.predict_chars",),
         "perplexity": ("rnncourse.perplexity",),
+        "train_epoch": ("rnncourse.train_epoch", "rnncourse.train_language_model"),
+        "sample_chars": ("rnncourse.sample_chars",),
         # 04_rnn_shapes
         "rnn_output_shapes": (*_RNN_MODULES, *_RNN_KERNELS, "rnncourse.rnn_output_shapes"),
         "load_scratch_params": ("rnncourse.load_scratch_params",),
@@ -106,12 +116,19 @@ SHORTCUTS = MappingProxyType(
         "rnn_backward": (*_AUTOGRAD, "rnncourse.rnn_backward"),
         "detach_state": ("rnncourse.detach_state",),
         "grad_norm_by_lag": ("rnncourse.grad_norm_by_lag",),
+        "numerical_grad": (
+            *_AUTOGRAD,
+            "torch.autograd.gradcheck.get_numerical_jacobian",
+            "torch.autograd.gradcheck.get_numerical_jacobian_wrt_specific_input",
+            "rnncourse.numerical_grad",
+        ),
         # 06_clipping
         "global_grad_norm": (*_CLIP, "rnncourse.global_grad_norm"),
         "clip_grad_norm": (*_CLIP, "rnncourse.clip_grad_norm"),
         "clip_grad_value": (*_CLIP, "rnncourse.clip_grad_value"),
         # 07_lstm_comparison
         "lstm_cell": (*_RNN_MODULES, *_RNN_KERNELS, "rnncourse.lstm_cell"),
+        "gru_cell": (*_RNN_MODULES, *_RNN_KERNELS, "rnncourse.gru_cell"),
         "count_params": (*_RNN_MODULES, "rnncourse.count_params"),
         "encode_addition": ("rnncourse.encode_addition",),
         "decode_addition": ("rnncourse.decode_addition",),

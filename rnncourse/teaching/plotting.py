@@ -18,6 +18,7 @@ import os
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 FIGSIZE = (5.5, 3.5)
 
@@ -307,4 +308,142 @@ def plot_forecast(
             raise ValueError(f"forecast {name!r} has {len(pred)} values, the truth has {len(true)}")
         ax.plot(future, pred, linestyle="--", marker=".", label=name)
     _label_axes(ax, xlabel, ylabel, title)
+    return fig
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# name -> (formula, g, g'): the activations of lesson 01, on NumPy arrays.
+# ReLU's derivative at exactly 0 is taken as 0 (torch's autograd does the same).
+ACTIVATIONS = {
+    "sigmoid": (
+        r"$\sigma(z) = 1 / (1 + e^{-z})$",
+        _sigmoid,
+        lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)),
+    ),
+    "tanh": (
+        r"$\tanh(z) = (e^{z} - e^{-z}) / (e^{z} + e^{-z})$",
+        np.tanh,
+        lambda z: 1.0 - np.tanh(z) ** 2,
+    ),
+    "relu": (
+        r"$\mathrm{ReLU}(z) = \max(0, z)$",
+        lambda z: np.maximum(z, 0.0),
+        lambda z: 1.0 * (z > 0),
+    ),
+}
+
+
+def plot_activations(names=("sigmoid", "tanh", "relu"), *, z_max=5.0, figsize=(10, 3.2)):
+    """Each activation function and its derivative on [-z_max, z_max], one panel each.
+
+    Inputs:
+    - names: keys of ``ACTIVATIONS`` ("sigmoid", "tanh", "relu"), in panel order
+
+    Each panel's title is the formula; the derivative is dashed and the largest
+    value it takes on the grid is named in the legend (sigmoid's is 0.25 at 0,
+    tanh's 1 at 0), which is how much of a gradient one step can pass on at best.
+
+    Returns the Figure: one axes per name, whose ax.lines start with [g, g'].
+    """
+    unknown = [n for n in names if n not in ACTIVATIONS]
+    if unknown or not names:
+        raise ValueError(f"names must be some of {sorted(ACTIVATIONS)}, got {list(names)}")
+    z = np.linspace(-z_max, z_max, 401)  # odd: z = 0 is on the grid
+    fig, axes = plt.subplots(1, len(names), figsize=figsize, layout="constrained", squeeze=False)
+    plt.close(fig)
+    for ax, name in zip(axes[0], names, strict=True):
+        formula, g, dg = ACTIVATIONS[name]
+        slope = dg(z)
+        ax.plot(z, g(z), label=name)
+        ax.plot(z, slope, linestyle="--", label=f"derivative (max {slope.max():.2g})")
+        ax.axhline(0, color="gray", linewidth=0.5)
+        ax.axvline(0, color="gray", linewidth=0.5)
+        _label_axes(ax, "z", "", formula)
+        ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def _as_array(values):
+    """A float NumPy array from a tensor (any device, with grad or not) or array-like."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu()
+    return np.asarray(values, dtype=float)
+
+
+_GATE_PANELS = (
+    ("i", "input gate $i_t$"),
+    ("f", "forget gate $f_t$"),
+    ("o", "output gate $o_t$"),
+    ("c", "cell state $c_t$"),
+)
+
+
+def plot_lstm_gates(values, trace, marks, units, *, title=None, figsize=(8, 9)):
+    """An LSTM's gates and cell state over one sequence, for a few units, under its input.
+
+    Inputs:
+    - values: (L,) the input to show on top, e.g. channel 0 of an adding-problem sequence
+    - trace: dict with "i", "f", "o" and "c", each (L, H), as ``lstm_gate_trace`` returns
+    - marks: the marked steps (drawn in red, and as dotted lines through every panel)
+    - units: indices of the hidden units to draw as lines, e.g. [2, 25]
+
+    Panels, top to bottom: the input (bars), the input, forget and output gates and
+    the cell state of the chosen units (one line each, the same colour in every
+    panel), and the input gate of all H units as a heat map (units on the y-axis),
+    which shows how many units react to the marks.
+
+    Returns the Figure: fig.axes = [input, i, f, o, c, heat map, its colour bar].
+    """
+    xs = _as_array(values).reshape(-1).tolist()
+    marks = [int(t) for t in marks]
+    units = [int(u) for u in units]
+    missing = [key for key, _ in _GATE_PANELS if key not in trace]
+    if missing:
+        raise ValueError(f"trace lacks {missing}: pass the dict that lstm_gate_trace returns")
+    panels = {key: _as_array(trace[key]) for key, _ in _GATE_PANELS}
+    L, H = panels["i"].shape
+    if len(xs) != L:
+        raise ValueError(f"values has {len(xs)} steps but the trace has {L}")
+    if not units or not all(0 <= u < H for u in units):
+        raise ValueError(f"units must be a non-empty list of indices in 0..{H - 1}, got {units}")
+    if not all(0 <= t < L for t in marks):
+        raise ValueError(f"marks must be steps in 0..{L - 1}, got {marks}")
+    fig, axes = plt.subplots(
+        len(_GATE_PANELS) + 2, 1, figsize=figsize, sharex=True, layout="constrained"
+    )
+    plt.close(fig)
+    steps = list(range(L))
+    axes[0].bar(steps, xs, color="lightgray", label="input")
+    axes[0].bar(marks, [xs[t] for t in marks], color="tab:red", label="marked")
+    axes[0].set_ylabel("input")
+    axes[0].legend(loc="upper right", ncol=2, fontsize=8)
+    for ax, (key, label) in zip(axes[1:], _GATE_PANELS, strict=False):
+        for u in units:
+            ax.plot(steps, panels[key][:, u], label=f"unit {u}")
+        ax.set_ylabel(label)
+        if key != "c":
+            ax.set_ylim(-0.05, 1.05)  # gates live in (0, 1)
+    axes[1].legend(loc="upper right", ncol=len(units), fontsize=8)
+    heat = axes[-1].imshow(
+        panels["i"].T,
+        aspect="auto",
+        cmap="viridis",
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+        extent=(-0.5, L - 0.5, H - 0.5, -0.5),
+    )
+    axes[-1].set_ylabel("unit (all H)")
+    axes[-1].set_xlabel("step t")
+    fig.colorbar(heat, ax=axes[-1], label="$i_t$")
+    for ax in axes:
+        for t in marks:
+            ax.axvline(t, color="tab:red", linestyle=":", linewidth=1)
+        if ax is not axes[-1]:
+            ax.grid(True, alpha=0.3)
+    if title:
+        axes[0].set_title(title)
     return fig

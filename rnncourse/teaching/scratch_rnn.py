@@ -150,6 +150,34 @@ def predict_chars(prefix, num_preds, net, vocab, device):
     return prefix + "".join(vocab.lookup_tokens(predicted))
 
 
+def sample_chars(prefix, num_preds, net, vocab, device, temperature=1.0, generator=None):
+    """Continue ``prefix`` by num_preds characters drawn at random.
+
+    As ``predict_chars`` (warm-up on the prefix, then one character at a
+    time), but each next character is drawn from softmax(logits / temperature)
+    with ``torch.multinomial`` and ``generator`` (a torch.Generator on
+    ``device``, or None for torch's global one). A temperature below 1
+    sharpens the distribution (towards greedy decoding as it tends to 0),
+    above 1 flattens it (towards a uniform guess).
+
+    Returns prefix + the num_preds drawn tokens, as one string. Raises
+    ValueError for a temperature <= 0.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    predicted = []
+    with torch.no_grad():
+        state = net.begin_state(batch_size=1, device=device)
+        X = torch.tensor([vocab[list(prefix)]], device=device)  # (1, len(prefix))
+        Y, state = net(X, state)  # warm-up
+        for _ in range(num_preds):
+            probs = torch.softmax(Y[-1] / temperature, dim=0)  # (V,), sums to 1
+            next_id = int(torch.multinomial(probs, 1, generator=generator))
+            predicted.append(next_id)
+            Y, state = net(torch.tensor([[next_id]], device=device), state)  # (1, V)
+    return prefix + "".join(vocab.lookup_tokens(predicted))
+
+
 def perplexity(total_nll, num_tokens):
     """Perplexity (困惑度) exp(total_nll / num_tokens).
 

@@ -173,6 +173,30 @@ def embedding_as_matmul(indices, weight):
     return one_hot(indices, V).to(weight.dtype) @ weight  # (*, V) @ (V, E) -> (*, E)
 
 
+def embedding_grad(indices, grad_output, num_embeddings):
+    """Gradient of the loss with respect to an embedding table, by hand.
+
+    The lookup is y = one_hot(indices, V) @ W, so dloss/dW = one_hot^T @ dloss/dy:
+    row k is the sum of the upstream gradient over every position holding
+    token k (a repeated token adds up; rows of tokens not looked up are zero).
+
+    Inputs:
+    - indices: (*) integer tensor of token ids, values in 0 .. V - 1
+    - grad_output: (*, E) float tensor, dloss/dy for the lookup y = W[indices]
+    - num_embeddings: V, the number of rows of the table
+
+    Returns a (V, E) tensor of grad_output's dtype and device, equal to the
+    gradient autograd gives ``nn.Embedding(V, E).weight`` (no padding_idx).
+    """
+    E = grad_output.shape[-1]
+    flat_ids = indices.reshape(-1)  # (M,): every looked-up position, M = numel(indices)
+    flat_grad = grad_output.reshape(-1, E)  # (M, E): the upstream gradient at each one
+    grad_W = torch.zeros(num_embeddings, E, dtype=grad_output.dtype, device=grad_output.device)
+    # index_add_ adds row m of flat_grad into row flat_ids[m]: repeated ids accumulate
+    # (grad_W[flat_ids] += flat_grad would keep only one of them).
+    return grad_W.index_add_(0, flat_ids, flat_grad)  # (V, E)
+
+
 # --- The Time Machine, character level ----------------------------------------
 
 

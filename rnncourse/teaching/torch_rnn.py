@@ -13,6 +13,8 @@ Shapes, as in torch's documentation:
   hidden state at every step, both directions side by side
 - h_0, h_n: (D*num_layers, N, H) whatever batch_first says; the state of
   every layer and direction after the last step
+- c_0, c_n (nn.LSTM only, passed and returned as the pair (h, c)): the cell
+  state, of h_n's shape
 """
 
 import torch
@@ -29,18 +31,27 @@ def rnn_output_shapes(
     num_layers=1,
     bidirectional=False,
     batch_first=False,
+    kind="rnn",
 ):
-    """Shapes of ``nn.RNN``'s output and h_n, worked out without building one.
+    """Shapes of ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM``'s outputs, worked out without building one.
 
-    Returns {"output": (L, N, D*H) or (N, L, D*H), "h_n": (D*num_layers, N, H)}.
-    input_size does not appear in either: the first layer maps H_in to H.
+    kind is "rnn", "gru" or "lstm" (anything else raises ValueError). Returns
+    {"output": (L, N, D*H) or (N, L, D*H), "h_n": (D*num_layers, N, H)}, and
+    for "lstm" also "c_n", the final cell state, of h_n's shape. input_size
+    appears in none of them: the first layer maps H_in to H.
     """
+    if kind not in ("rnn", "gru", "lstm"):
+        raise ValueError(f'kind must be "rnn", "gru" or "lstm", got {kind!r}')
     D = 2 if bidirectional else 1
     if batch_first:
         output = (batch, seq_len, D * hidden_size)
     else:
         output = (seq_len, batch, D * hidden_size)
-    return {"output": output, "h_n": (D * num_layers, batch, hidden_size)}
+    h_n = (D * num_layers, batch, hidden_size)  # never batch-first
+    shapes = {"output": output, "h_n": h_n}
+    if kind == "lstm":
+        shapes["c_n"] = h_n  # one cell state per layer and direction, like h
+    return shapes
 
 
 def load_scratch_params(rnn, params):

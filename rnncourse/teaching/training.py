@@ -2,6 +2,10 @@
 (lessons 03, 06, 07), a forecaster (lesson 01) and a general sequence model
 trained on (X, y) tensors (lessons 04 and 07).
 
+``train_epoch`` is lesson 03's exercise: one epoch of a language model. The
+loops share one skeleton, ``_fit`` (epochs, time budget, progress bar, live
+plot, history); each gives it the work of one epoch.
+
 Every loop has the same conventions:
 - ``device``: all tensors and the model go there;
 - ``progress=True``: a ``tqdm`` bar over epochs (a widget in Jupyter);
@@ -116,7 +120,94 @@ class _Monitor:
         return None if self.live is None else self.live.finish()
 
 
+def _fit(history, one_epoch, num_epochs, ylabel, legend, *, progress, plot, time_budget, yscale):
+    """The skeleton of every loop: up to num_epochs calls of one_epoch, then the history.
+
+    ``one_epoch(out_of_time) -> (train value, plotted values, postfix)`` trains
+    one epoch (stopping early once ``out_of_time()`` says True) and records it
+    in ``history``; the plotted values are one per legend entry and the postfix
+    is the progress bar's summary. Stops at a non-finite train value
+    ("diverged") or when the time budget is spent ("time_budget"); sets
+    ``history``'s stop_reason, epochs_run, figure and elapsed.
+    """
+    monitor = _Monitor(
+        num_epochs,
+        ylabel,
+        legend,
+        progress=progress,
+        plot=plot,
+        time_budget=time_budget,
+        yscale=yscale,
+    )
+    try:
+        for epoch in range(1, num_epochs + 1):
+            train_value, ys, postfix = one_epoch(monitor.out_of_time)
+            history.epochs_run = epoch
+            monitor.end_epoch(epoch, ys, postfix)
+            history.stop_reason = monitor.stop_reason(train_value, epoch, num_epochs)
+            if history.stop_reason:
+                break
+    finally:
+        history.figure = monitor.close()
+    history.elapsed = monitor.elapsed()
+    return history
+
+
+class _Feed:
+    """The minibatches (inputs, targets) of one epoch, handed out until
+    ``out_of_time()`` says True (asked after each minibatch is used): the time
+    budget of every loop. ``tokens`` counts the target elements handed out."""
+
+    def __init__(self, batches, out_of_time):
+        self.batches, self.out_of_time, self.tokens = batches, out_of_time, 0
+
+    def __iter__(self):
+        for X, Y in self.batches:
+            self.tokens += Y.numel()
+            yield X, Y
+            if self.out_of_time():
+                return
+
+
 # --- language models -------------------------------------------------------------------
+
+
+def train_epoch(net, batches, loss_fn, optimizer, device, use_random_iter, clip=1.0):
+    """Train a language model for one epoch; returns the epoch's perplexity.
+
+    Inputs:
+    - net: net(X (N, L), state) -> (logits (L*N, V), state),
+      net.begin_state(batch_size, device), net.parameters()
+    - batches: iterable of (X, Y), both (N, L) token ids, Y = X shifted by one
+    - loss_fn: loss_fn(logits (L*N, V), targets (L*N,)) -> mean loss per token
+    - optimizer: a torch optimizer over net.parameters()
+    - use_random_iter: True for random sampling (a fresh state every
+      minibatch), False for sequential partitioning (the state is carried over)
+    - clip: max global gradient norm, None for no clipping
+
+    Returns exp(mean loss per token over the epoch), a float.
+    """
+    state = None
+    total_loss, num_tokens = 0.0, 0
+    for X, Y in batches:
+        X, Y = X.to(device), Y.to(device)  # (N, L) each
+        if state is None or use_random_iter:
+            state = net.begin_state(batch_size=X.shape[0], device=device)  # h = 0
+        else:
+            # the same values, cut from the last minibatch's graph: backpropagation
+            # stops at the minibatch boundary (truncated BPTT)
+            state = tuple(s.detach() for s in state)
+        logits, state = net(X, state)  # (L*N, V), rows time-major
+        y = Y.T.reshape(-1)  # (L*N,): time-major too, so row i of logits meets y[i]
+        loss = loss_fn(logits, y)  # mean over the L*N positions
+        optimizer.zero_grad()
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)  # before the step
+        optimizer.step()
+        total_loss += loss.detach() * y.numel()  # a tensor: no GPU sync per minibatch
+        num_tokens += y.numel()
+    return math.exp(float(total_loss) / num_tokens)
 
 
 @dataclass
@@ -125,9 +216,10 @@ class LMHistory:
 
     - train_ppl / val_ppl: perplexity per epoch run (val_ppl empty without
       a validation corpus); a partial last epoch (time budget) is included
-    - tokens_per_sec: training tokens per second of training steps
+    - tokens_per_sec: training tokens per second of training epochs
       (validation and plotting not counted)
-    - elapsed: seconds for the whole call
+    - elapsed: seconds of the training loop (validation and plotting
+      included, the sample after it not)
     - epochs_run: len(train_ppl)
     - stop_reason: None, "time_budget" or "diverged"
     - sample: predict_chars(predict_prefix, 50, ...) after training, or None
@@ -152,33 +244,23 @@ def _perplexity_or_inf(total_nll, num_tokens):
         return math.inf
 
 
-def _lm_pass(net, batches, device, *, carry_state, step=None, out_of_time=None):
-    """One pass of a language model over minibatches; returns (total NLL, tokens).
+def _lm_nll(net, batches, device):
+    """(total NLL, tokens) of a language model over sequential minibatches, no training.
 
-    Sequential partitioning (carry_state=True): row b of each minibatch
-    continues row b of the previous one, so the final hidden state is carried
-    over, detached so that backpropagation stops at the minibatch boundary
-    (truncated BPTT). Random partitioning: a fresh state for every minibatch.
-    ``step(loss)`` updates the parameters; without it the pass only evaluates.
+    The state is carried from one minibatch to the next, as row b of each
+    minibatch continues row b of the previous one.
     """
     state = None
     total_nll = torch.zeros((), device=device)
     num_tokens = 0
     for X, Y in batches:
         X, Y = X.to(device), Y.to(device)  # (N, L) each
-        if state is None or not carry_state:
+        if state is None:
             state = net.begin_state(batch_size=X.shape[0], device=device)
-        else:
-            state = tuple(s.detach() for s in state)
-        y = Y.T.reshape(-1)  # (L*N,), time-major like the rows of the logits
         logits, state = net(X, state)  # (L*N, V)
-        loss = F.cross_entropy(logits, y)  # mean NLL per token
-        if step is not None:
-            step(loss)
-        total_nll += loss.detach() * y.numel()  # stays on the device: no sync per batch
+        y = Y.T.reshape(-1)  # (L*N,), time-major like the rows of the logits
+        total_nll += F.cross_entropy(logits, y, reduction="sum")
         num_tokens += y.numel()
-        if out_of_time is not None and out_of_time():
-            break
     return float(total_nll), num_tokens
 
 
@@ -222,7 +304,7 @@ def evaluate_perplexity(net, corpus, batch_size, num_steps, device):
         torch.default_generator.manual_seed(0)
         batches = list(seq_data_iter_sequential(corpus, batch_size, num_steps))
     with _evaluating(net):
-        total_nll, num_tokens = _lm_pass(net, batches, device, carry_state=True)
+        total_nll, num_tokens = _lm_nll(net, batches, device)
     return _perplexity_or_inf(total_nll, num_tokens)
 
 
@@ -244,6 +326,7 @@ def train_language_model(
     progress=True,
     predict_prefix="time traveller",
     time_budget=None,
+    epoch_fn=train_epoch,
 ):
     """Train a language model to predict each next token (as in Dive into Deep
     Learning, section "RNN from scratch").
@@ -259,12 +342,15 @@ def train_language_model(
       the corpus in (N, L) minibatches
     - optimizer: "sgd", "adam", or a factory (params, lr) -> torch optimizer
     - clip: max global gradient norm, None for no clipping
-    - random_iter: random partitioning (fresh state each minibatch) instead of
+    - random_iter: random sampling (fresh state each minibatch) instead of
       sequential partitioning (state carried over, detached)
     - val_corpus: optional held-out token ids, scored each epoch with
       ``evaluate_perplexity``
     - predict_prefix: after training, continue this prefix by 50 characters
       into ``history.sample``; None to skip
+    - epoch_fn: the work of one epoch, called as epoch_fn(net, batches,
+      loss_fn, optimizer, device, random_iter, clip) -> perplexity, like
+      ``train_epoch`` (the default; lesson 03 passes the student's own)
 
     Returns an ``LMHistory``.
     """
@@ -275,13 +361,35 @@ def train_language_model(
     if isinstance(net, nn.Module):
         net.to(device)
         net.train()
-    params = list(net.parameters())
-    optim = _make_optimizer(optimizer, params, lr)
+    optim = _make_optimizer(optimizer, list(net.parameters()), lr)
     make_batches = seq_data_iter_random if random_iter else seq_data_iter_sequential
     history = LMHistory()
     train_seconds, train_tokens = 0.0, 0
+
+    def one_epoch(out_of_time):
+        nonlocal train_seconds, train_tokens
+        feed = _Feed(make_batches(corpus, batch_size, num_steps), out_of_time)
+        start = time.perf_counter()
+        try:
+            ppl = float(epoch_fn(net, feed, F.cross_entropy, optim, device, random_iter, clip))
+        except OverflowError:  # exp of a mean loss above ~709 nats: diverged
+            ppl = math.inf
+        train_seconds += time.perf_counter() - start
+        train_tokens += feed.tokens
+        history.train_ppl.append(ppl)
+        postfix = {"ppl": f"{ppl:.2f}"}
+        if val_corpus is not None:
+            history.val_ppl.append(
+                evaluate_perplexity(net, val_corpus, batch_size, num_steps, device)
+            )
+            postfix["val"] = f"{history.val_ppl[-1]:.2f}"
+        postfix["tok/s"] = f"{train_tokens / train_seconds:,.0f}"
+        return ppl, [ppl, *history.val_ppl[-1:]], postfix
+
     legend = ("train", "val") if val_corpus is not None else ("train",)
-    monitor = _Monitor(
+    _fit(
+        history,
+        one_epoch,
         num_epochs,
         "perplexity",
         legend,
@@ -290,38 +398,9 @@ def train_language_model(
         time_budget=time_budget,
         yscale="linear",
     )
-    try:
-        for epoch in range(1, num_epochs + 1):
-            start = time.perf_counter()
-            total_nll, num_tokens = _lm_pass(
-                net,
-                make_batches(corpus, batch_size, num_steps),
-                device,
-                carry_state=not random_iter,
-                step=lambda loss: _update(loss, optim, params, clip),
-                out_of_time=monitor.out_of_time,
-            )
-            train_seconds += time.perf_counter() - start
-            train_tokens += num_tokens
-            history.train_ppl.append(_perplexity_or_inf(total_nll, num_tokens))
-            postfix = {"ppl": f"{history.train_ppl[-1]:.2f}"}
-            if val_corpus is not None:
-                history.val_ppl.append(
-                    evaluate_perplexity(net, val_corpus, batch_size, num_steps, device)
-                )
-                postfix["val"] = f"{history.val_ppl[-1]:.2f}"
-            postfix["tok/s"] = f"{train_tokens / train_seconds:,.0f}"
-            monitor.end_epoch(epoch, [history.train_ppl[-1], *history.val_ppl[-1:]], postfix)
-            history.stop_reason = monitor.stop_reason(total_nll, epoch, num_epochs)
-            if history.stop_reason:
-                break
-    finally:
-        history.figure = monitor.close()
-    history.epochs_run = len(history.train_ppl)
     history.tokens_per_sec = train_tokens / train_seconds
     if predict_prefix and history.stop_reason != "diverged":
         history.sample = predict_chars(predict_prefix, 50, net, vocab, device)
-    history.elapsed = monitor.elapsed()
     return history
 
 
@@ -415,7 +494,7 @@ def _minibatches(inputs, y, batch_size, shuffle):
         yield tuple(x[idx] for x in inputs), y[idx]
 
 
-def _supervised_pass(model, batches, loss_fn, metric, *, step=None, out_of_time=None):
+def _supervised_pass(model, batches, loss_fn, metric, *, step=None):
     """One pass over minibatches; returns (mean loss, mean metric or None).
 
     ``step(loss)`` updates the parameters; without it the pass only evaluates.
@@ -431,8 +510,6 @@ def _supervised_pass(model, batches, loss_fn, metric, *, step=None, out_of_time=
         if metric is not None:
             total_metric += metric(output.detach(), y) * len(y)
         count += len(y)
-        if out_of_time is not None and out_of_time():
-            break
     mean_metric = None if metric is None else float(total_metric) / count
     return float(total_loss) / count, mean_metric
 
@@ -514,43 +591,36 @@ def train_sequence_model(
     params = list(model.parameters())
     optim = _make_optimizer(optimizer, params, lr)
     history = TrainHistory()
-    monitor = _Monitor(
+
+    def one_epoch(out_of_time):
+        model.train()
+        train_loss, train_metric = _supervised_pass(
+            model,
+            _Feed(_minibatches(inputs, y, batch_size, shuffle), out_of_time),
+            loss_fn,
+            metric_fn,
+            step=lambda batch_loss: _update(batch_loss, optim, params, clip),
+        )
+        _record(history.train_loss, history.train_metric, train_loss, train_metric)
+        if has_val:
+            val_loss, val_metric = evaluate_sequence_model(
+                model, X_val, y_val, device=device, loss=loss, metric=metric
+            )
+            _record(history.val_loss, history.val_metric, val_loss, val_metric)
+        return train_loss, [train_loss, *history.val_loss[-1:]], _postfix(history, metric_name)
+
+    legend = ("train", "val") if has_val else ("train",)
+    return _fit(
+        history,
+        one_epoch,
         num_epochs,
         f"{loss} loss",
-        ("train", "val") if has_val else ("train",),
+        legend,
         progress=progress,
         plot=plot,
         time_budget=time_budget,
         yscale=yscale,
     )
-    try:
-        for epoch in range(1, num_epochs + 1):
-            model.train()
-            train_loss, train_metric = _supervised_pass(
-                model,
-                _minibatches(inputs, y, batch_size, shuffle),
-                loss_fn,
-                metric_fn,
-                step=lambda batch_loss: _update(batch_loss, optim, params, clip),
-                out_of_time=monitor.out_of_time,
-            )
-            _record(history.train_loss, history.train_metric, train_loss, train_metric)
-            if has_val:
-                val_loss, val_metric = evaluate_sequence_model(
-                    model, X_val, y_val, device=device, loss=loss, metric=metric
-                )
-                _record(history.val_loss, history.val_metric, val_loss, val_metric)
-            monitor.end_epoch(
-                epoch, [train_loss, *history.val_loss[-1:]], _postfix(history, metric_name)
-            )
-            history.stop_reason = monitor.stop_reason(train_loss, epoch, num_epochs)
-            if history.stop_reason:
-                break
-    finally:
-        history.figure = monitor.close()
-    history.epochs_run = len(history.train_loss)
-    history.elapsed = monitor.elapsed()
-    return history
 
 
 def _record(losses, metrics, loss, metric):

@@ -2,9 +2,45 @@
 attempts, differently written correct answers, typical mistakes, and a blank
 notebook each get the score they deserve on every test cell."""
 
-from lesson_harness import BLANK, grade_lesson, max_scores
+import textwrap
+
+from lesson_harness import BLANK, WholeCell, expected_scores, grade_lesson, max_scores
 
 LESSON = "01_time_series"
+
+
+def simple_rnn(forward: str, init: str = "", init_hidden: str = "") -> WholeCell:
+    """A whole SimpleRNN cell: the reference's layers and init_hidden unless replaced."""
+    init = (
+        init
+        or """
+        self.hidden_size = hidden_size
+        self.i2h = nn.Linear(input_size + hidden_size, hidden_size)
+        self.i2o = nn.Linear(hidden_size, output_size)
+    """
+    )
+    init_hidden = init_hidden or "return torch.zeros(batch_size, self.hidden_size)"
+
+    def body(code: str) -> str:
+        return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * 8)
+
+    return WholeCell(
+        "class SimpleRNN(nn.Module):\n"
+        "    def __init__(self, input_size, hidden_size, output_size):\n"
+        "        super().__init__()\n"
+        f"{body(init)}\n\n"
+        "    def forward(self, x_t, h):\n"
+        f"{body(forward)}\n\n"
+        "    def init_hidden(self, batch_size=1):\n"
+        f"{body(init_hidden)}\n"
+    )
+
+
+# The source's forward, corrected (tanh), and the mistakes made from it.
+_FORWARD = """
+    h_new = torch.tanh(self.i2h(torch.cat((x_t, h), dim=1)))
+    return torch.log_softmax(self.i2o(h_new), dim=1), h_new
+"""
 
 SUBMISSIONS = {
     "reference": {},
@@ -14,6 +50,24 @@ SUBMISSIONS = {
         "make_windows": "return rnncourse.make_windows(series, window, horizon)",
         "seasonal_naive": "return rnncourse.seasonal_naive(history, horizon, season)",
         "rmse": "return rnncourse.rmse(pred, target)",
+        # torch's own cell, built on the fly with i2h's weights split as [W_ih | W_hh]
+        "SimpleRNN": simple_rnn(
+            """
+            H_in = x_t.shape[1]
+            cell = nn.RNNCell(H_in, self.hidden_size)
+            with torch.no_grad():
+                cell.weight_ih.copy_(self.i2h.weight[:, :H_in])
+                cell.weight_hh.copy_(self.i2h.weight[:, H_in:])
+                cell.bias_ih.copy_(self.i2h.bias)
+                cell.bias_hh.zero_()
+            h_new = cell(x_t, h)
+            return torch.log_softmax(self.i2o(h_new), dim=1), h_new
+            """
+        ),
+    },
+    # The course's reference class, inherited rather than written.
+    "forbidden_subclass": {
+        "SimpleRNN": WholeCell("class SimpleRNN(rnncourse.SimpleRNN):\n    pass\n"),
     },
     # Correct, but written another way: index arithmetic, NumPy fancy indexing,
     # Tensor.repeat, a NumPy float result.
@@ -40,6 +94,22 @@ SUBMISSIONS = {
             p, t = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
             return np.sqrt(np.mean((p - t) ** 2))
         """,
+        # super(Class, self), a LogSoftmax module as the source keeps one, hstack,
+        # tanh as 2 sigmoid(2z) - 1, the state's size read from the layer
+        "SimpleRNN": simple_rnn(
+            init="""
+                self.hidden_size = hidden_size
+                self.i2h = nn.Linear(input_size + hidden_size, hidden_size)
+                self.i2o = nn.Linear(hidden_size, output_size)
+                self.softmax = nn.LogSoftmax(dim=1)
+            """,
+            forward="""
+                z = self.i2h(torch.hstack([x_t, h]))
+                h_new = 2 * torch.sigmoid(2 * z) - 1
+                return self.softmax(self.i2o(h_new)), h_new
+            """,
+            init_hidden="return torch.zeros((batch_size, self.i2h.out_features))",
+        ),
     },
     # Typical mistakes, one per exercise.
     "wrong_a": {
@@ -64,6 +134,13 @@ SUBMISSIONS = {
         """,
         # the MSE: no square root
         "rmse": "return float(((pred - target) ** 2).mean())",
+        # as source 000 writes it: no activation, a linear recurrence
+        "SimpleRNN": simple_rnn(
+            """
+            h_new = self.i2h(torch.cat((x_t, h), dim=1))
+            return torch.log_softmax(self.i2o(h_new), dim=1), h_new
+            """
+        ),
     },
     "wrong_b": {
         # the test part taken from the start of the series
@@ -82,6 +159,16 @@ SUBMISSIONS = {
         "seasonal_naive": "return history[-1].repeat(horizon)",
         # the mean absolute error
         "rmse": "return float((pred - target).abs().mean())",
+        # the state before the input: cat((h, x_t))
+        "SimpleRNN": simple_rnn(_FORWARD.replace("(x_t, h)", "(h, x_t)")),
+    },
+    "wrong_c": {
+        # probabilities instead of log-probabilities: softmax, not log_softmax
+        "SimpleRNN": simple_rnn(_FORWARD.replace("log_softmax", "softmax")),
+    },
+    "wrong_d": {
+        # init_hidden of shape (hidden_size,): no batch dimension
+        "SimpleRNN": simple_rnn(_FORWARD, init_hidden="return torch.zeros(self.hidden_size)"),
     },
     "blank": BLANK,
 }
@@ -90,16 +177,12 @@ FULL_MARKS = {"reference", "alternative"}
 
 
 def test_autograde_scores(tmp_path):
-    got = grade_lesson(LESSON, SUBMISSIONS, tmp_path)
-    points = max_scores(LESSON)
-    assert set(points) == {
+    assert set(max_scores(LESSON)) == {
         "test_chronological_split",
         "test_make_windows",
         "test_seasonal_naive",
         "test_rmse",
+        "test_SimpleRNN",
     }
-    expected = {
-        student: {cell: (points[cell] if student in FULL_MARKS else 0.0) for cell in points}
-        for student in SUBMISSIONS
-    }
-    assert got == expected
+    got = grade_lesson(LESSON, SUBMISSIONS, tmp_path)
+    assert got == expected_scores(LESSON, SUBMISSIONS, FULL_MARKS)

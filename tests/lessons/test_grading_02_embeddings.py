@@ -2,9 +2,18 @@
 attempts, differently written correct answers, typical mistakes, and a blank
 notebook each get the score they deserve on every test cell."""
 
-from lesson_harness import BLANK, WholeCell, grade_lesson, max_scores
+from lesson_harness import BLANK, WholeCell, expected_scores, grade_lesson, max_scores
 
 LESSON = "02_embeddings"
+EXERCISES = [
+    "segment",
+    "build_vocab",
+    "encode",
+    "pad_batch",
+    "one_hot",
+    "embedding_as_matmul",
+    "embedding_grad",
+]
 
 # A student who wrote their own vocabulary class instead of using rnncourse.Vocab,
 # and broke ties between equally frequent tokens alphabetically.
@@ -44,6 +53,21 @@ SUBMISSIONS = {
         "pad_batch": "return rnncourse.pad_batch(sequences, pad_index)",
         "one_hot": "return torch.nn.functional.one_hot(indices, num_classes).float()",
         "embedding_as_matmul": "return torch.nn.functional.embedding(indices, weight)",
+        # autograd through nn.Embedding does the work
+        "embedding_grad": """
+            emb = nn.Embedding(num_embeddings, grad_output.shape[-1]).to(grad_output.dtype)
+            emb(indices).backward(grad_output)
+            return emb.weight.grad
+        """,
+    },
+    # autograd on a plain lookup, no nn.Embedding: autograd itself is what is forbidden
+    "forbidden_autograd": {
+        "embedding_grad": """
+            W = torch.zeros(num_embeddings, grad_output.shape[-1], dtype=grad_output.dtype,
+                            requires_grad=True)
+            (grad,) = torch.autograd.grad(W[indices], W, grad_output)
+            return grad
+        """,
     },
     # Correct, but written another way.
     "alternative": {
@@ -59,6 +83,31 @@ SUBMISSIONS = {
         "embedding_as_matmul": """
             x = one_hot(indices, weight.shape[0]).to(weight.dtype)
             return torch.einsum("...v,ve->...e", x, weight)
+        """,
+        # one_hot transposed times grad_output (with this student's own one_hot: torch.eye)
+        "embedding_grad": """
+            E = grad_output.shape[-1]
+            X = one_hot(indices.reshape(-1), num_embeddings).to(grad_output.dtype)
+            return X.T @ grad_output.reshape(-1, E)
+        """,
+    },
+    # embedding_grad as a Python loop over the positions, accumulated in float32
+    "alternative_loop": {
+        "embedding_grad": """
+            E = grad_output.shape[-1]
+            grad = [[0.0] * E for _ in range(num_embeddings)]
+            for k, row in zip(indices.flatten().tolist(), grad_output.reshape(-1, E).tolist()):
+                grad[k] = [a + b for a, b in zip(grad[k], row)]
+            return torch.tensor(grad)
+        """,
+    },
+    # index_put_ with accumulate=True
+    "alternative_index_put": {
+        "embedding_grad": """
+            E = grad_output.shape[-1]
+            grad = grad_output.new_zeros(num_embeddings, E)
+            return grad.index_put_((indices.reshape(-1),), grad_output.reshape(-1, E),
+                                   accumulate=True)
         """,
     },
     # Typical mistakes, one per exercise.
@@ -85,6 +134,13 @@ SUBMISSIONS = {
         "one_hot": "return (torch.arange(num_classes)[:, None] == indices).float()",
         # multiplies by the transposed weight
         "embedding_as_matmul": "return one_hot(indices, weight.shape[1]) @ weight.T",
+        # overwrites instead of accumulating: a repeated token keeps one of its rows
+        "embedding_grad": """
+            E = grad_output.shape[-1]
+            grad = torch.zeros(num_embeddings, E, dtype=grad_output.dtype)
+            grad[indices.reshape(-1)] += grad_output.reshape(-1, E)
+            return grad
+        """,
     },
     "wrong_b": {
         # jieba's full mode: overlapping words
@@ -109,6 +165,8 @@ SUBMISSIONS = {
         "one_hot": "return (indices.unsqueeze(-1) == torch.arange(num_classes)).long()",
         # the embeddings come out feature-major, (E, N)
         "embedding_as_matmul": "return weight.T @ one_hot(indices, weight.shape[0]).T",
+        # the gradient of the lookup's output, (L, E), not of the table, (V, E)
+        "embedding_grad": "return grad_output",
     },
     "wrong_c": {
         # characters, not words
@@ -119,27 +177,24 @@ SUBMISSIONS = {
             kept = [t for t, n in reversed(counts.most_common()) if n >= min_freq]
             return rnncourse.Vocab(kept + [t for t in reserved if t not in counts])
         """,
+        # index_put_ without accumulate=True: the same overwrite
+        "embedding_grad": """
+            E = grad_output.shape[-1]
+            grad = torch.zeros(num_embeddings, E, dtype=grad_output.dtype)
+            return grad.index_put_((indices.reshape(-1),), grad_output.reshape(-1, E))
+        """,
+    },
+    "wrong_d": {
+        # transposes one_hot's last two axes: right for one sentence, (N, V, E) for a batch
+        "embedding_grad": "return one_hot(indices, num_embeddings).transpose(-2, -1) @ grad_output",
     },
     "blank": BLANK,
 }
 
-FULL_MARKS = {"reference", "alternative"}
+FULL_MARKS = {"reference", "alternative", "alternative_loop", "alternative_index_put"}
 
 
 def test_autograde_scores(tmp_path):
+    assert set(max_scores(LESSON)) == {f"test_{name}" for name in EXERCISES}
     got = grade_lesson(LESSON, SUBMISSIONS, tmp_path)
-    points = max_scores(LESSON)
-    exercises = ["segment", "build_vocab", "encode", "pad_batch", "one_hot", "embedding_as_matmul"]
-    assert set(points) == {f"test_{name}" for name in exercises}
-    expected = {}
-    for student, answers in SUBMISSIONS.items():
-        if student in FULL_MARKS:
-            failed = set()
-        elif answers is BLANK:
-            failed = set(exercises)
-        else:
-            failed = set(answers)
-        expected[student] = {
-            f"test_{name}": 0.0 if name in failed else points[f"test_{name}"] for name in exercises
-        }
-    assert got == expected
+    assert got == expected_scores(LESSON, SUBMISSIONS, FULL_MARKS)

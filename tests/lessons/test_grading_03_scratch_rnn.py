@@ -13,7 +13,66 @@ EXERCISES = [
     "rnn_forward",
     "predict_chars",
     "perplexity",
+    "train_epoch",
+    "sample_chars",
 ]
+
+# The reference train_epoch and sample_chars with one thing changed.
+TRAIN_EPOCH = """
+    state = None
+    total_loss, num_tokens = 0.0, 0
+    for X, Y in batches:
+        X, Y = X.to(device), Y.to(device)
+        if state is None or use_random_iter:
+            state = net.begin_state(batch_size=X.shape[0], device=device)
+        else:
+            state = {carry}
+        logits, state = net(X, state)
+        y = {targets}
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        if {clip_before} is not None:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+        optimizer.step()
+        if {clip_after} is not None:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+        total_loss += loss.detach() * y.numel()
+        num_tokens += y.numel()
+    return math.exp(float(total_loss) / num_tokens)
+"""
+SAMPLE_CHARS = """
+    if {check}:
+        raise ValueError(f"temperature must be > 0, got {{temperature}}")
+    predicted = []
+    with torch.no_grad():
+        state = net.begin_state(batch_size=1, device=device)
+        Y, state = net(torch.tensor([vocab[list(prefix)]], device=device), state)
+        for _ in range(num_preds):
+            next_id = int({draw})
+            predicted.append(next_id)
+            Y, state = net(torch.tensor([[next_id]], device=device), state)
+    return prefix + "".join(vocab.lookup_tokens(predicted))
+"""
+
+
+def train_epoch_with(
+    carry="tuple(s.detach() for s in state)",
+    targets="Y.T.reshape(-1)",
+    clip_before="clip",
+    clip_after="None",
+):
+    return TRAIN_EPOCH.format(
+        carry=carry, targets=targets, clip_before=clip_before, clip_after=clip_after
+    )
+
+
+def sample_chars_with(
+    check="temperature <= 0",
+    draw="torch.multinomial(torch.softmax(Y[-1] / temperature, dim=0), 1, generator=generator)",
+):
+    return SAMPLE_CHARS.format(check=check, draw=draw)
+
 
 SUBMISSIONS = {
     "reference": {},
@@ -49,6 +108,14 @@ SUBMISSIONS = {
         """,
         "predict_chars": "return rnncourse.predict_chars(prefix, num_preds, net, vocab, device)",
         "perplexity": "return rnncourse.perplexity(total_nll, num_tokens)",
+        "train_epoch": (
+            "return rnncourse.train_epoch(net, batches, loss_fn, optimizer, device, "
+            "use_random_iter, clip)"
+        ),
+        "sample_chars": (
+            "return rnncourse.sample_chars(prefix, num_preds, net, vocab, device, "
+            "temperature, generator)"
+        ),
     },
     # Correct, but written another way.
     "alternative": {
@@ -115,9 +182,54 @@ SUBMISSIONS = {
                 ids.append(int(Y.argmax(dim=1).reshape(-1)[0]))
             return "".join(vocab.idx_to_token[i] for i in ids)
         """,
+        # in float32: a correct answer need not be float64 to pass
         "perplexity": (
-            "return float(torch.exp(torch.as_tensor(total_nll, dtype=torch.float64) / num_tokens))"
+            "return torch.exp(torch.as_tensor(total_nll, dtype=torch.float32) / num_tokens).item()"
         ),
+        # Dive into Deep Learning's loop: in-place detach_, targets stacked step by step,
+        # clipping written out by hand, the loss summed with .item()
+        "train_epoch": """
+            state, nll, count = None, 0.0, 0
+            for X, Y in batches:
+                if state is None or use_random_iter:
+                    state = net.begin_state(batch_size=X.shape[0], device=device)
+                else:
+                    for s in state:
+                        s.detach_()
+                y = torch.stack([Y[:, t] for t in range(Y.shape[1])]).reshape(-1).to(device)
+                y_hat, state = net(X.to(device), state)
+                l = loss_fn(y_hat, y.long()).mean()
+                optimizer.zero_grad()
+                l.backward()
+                if clip is not None:
+                    params = list(net.parameters())
+                    norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in params))
+                    if norm > clip:
+                        for p in params:
+                            p.grad[:] *= clip / norm
+                optimizer.step()
+                nll += l.item() * y.numel()
+                count += y.numel()
+            return math.exp(nll / count)
+        """,
+        # one character at a time, float64, unnormalised weights, a (1, V) multinomial
+        "sample_chars": """
+            if not temperature > 0:
+                raise ValueError("the temperature must be positive")
+            state = net.begin_state(batch_size=1, device=device)
+            out = list(prefix)
+            with torch.no_grad():
+                for ch in prefix[:-1]:
+                    _, state = net(torch.tensor([[vocab[ch]]], device=device), state)
+                last = vocab[prefix[-1]]
+                for _ in range(num_preds):
+                    Y, state = net(torch.tensor([[last]], device=device), state)
+                    z = Y[-1].double() / temperature
+                    weights = torch.exp(z - z.max())  # multinomial normalises them
+                    last = torch.multinomial(weights[None], 1, generator=generator).item()
+                    out.append(vocab.idx_to_token[last])
+            return "".join(out)
+        """,
     },
     # Typical mistakes, one per exercise.
     "wrong_a": {
@@ -176,6 +288,15 @@ SUBMISSIONS = {
         """,
         # exp of the sum
         "perplexity": "return math.exp(float(total_nll))",
+        # the carried state is not detached
+        "train_epoch": train_epoch_with(carry="state"),
+        # the logits multiplied by the temperature
+        "sample_chars": sample_chars_with(
+            draw=(
+                "torch.multinomial(torch.softmax(Y[-1] * temperature, dim=0), 1, "
+                "generator=generator)"
+            )
+        ),
     },
     "wrong_b": {
         # each minibatch a new block of the text: rows do not continue
@@ -231,6 +352,28 @@ SUBMISSIONS = {
         """,
         # base 2, as for entropy in bits
         "perplexity": "return 2 ** (float(total_nll) / num_tokens)",
+        # sequential partitioning, but a fresh state for every minibatch
+        "train_epoch": train_epoch_with(
+            carry="net.begin_state(batch_size=X.shape[0], device=device)"
+        ),
+        # the generator is ignored: torch's global one draws
+        "sample_chars": sample_chars_with(
+            draw="torch.multinomial(torch.softmax(Y[-1] / temperature, dim=0), 1)"
+        ),
+    },
+    "wrong_c": {
+        # the targets flattened batch-major: Y, not Y.T
+        "train_epoch": train_epoch_with(targets="Y.reshape(-1)"),
+        # greedy whatever the temperature
+        "sample_chars": sample_chars_with(
+            draw="torch.softmax(Y[-1] / temperature, dim=0).argmax()"
+        ),
+    },
+    "wrong_d": {
+        # clipped after the step, which has already used the gradients
+        "train_epoch": train_epoch_with(clip_before="None", clip_after="clip"),
+        # no check of the temperature
+        "sample_chars": sample_chars_with(check="False"),
     },
     "blank": BLANK,
 }

@@ -7,28 +7,47 @@ from lesson_harness import BLANK, expected_scores, grade_lesson, max_scores
 LESSON = "04_rnn_shapes"
 EXERCISES = ["rnn_output_shapes", "load_scratch_params", "last_valid_output"]
 
+# The mistakes about c_n and kind (wrong_c ... wrong_f) start alike: the kind check and an
+# RNN's shapes, both right.
+KIND_CHECK = 'if kind not in ("rnn", "gru", "lstm"):\n    raise ValueError(kind)\n'
+RNN_SHAPES = """
+D = 2 if bidirectional else 1
+first_two = (batch, seq_len) if batch_first else (seq_len, batch)
+shapes = {"output": (*first_two, D * hidden_size), "h_n": (D * num_layers, batch, hidden_size)}
+"""
+
 SUBMISSIONS = {
     "reference": {},
-    # reading the shapes off a real nn.RNN; the course's reference answers
+    # reading the shapes off a real module; the course's reference answers
     "forbidden": {
         "rnn_output_shapes": """
-            rnn = nn.RNN(input_size, hidden_size, num_layers=num_layers,
-                         bidirectional=bidirectional, batch_first=batch_first)
+            module = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind](
+                input_size, hidden_size, num_layers=num_layers,
+                bidirectional=bidirectional, batch_first=batch_first)
             x = torch.zeros((batch, seq_len, input_size) if batch_first
                             else (seq_len, batch, input_size))
-            output, h_n = rnn(x)
-            return {"output": tuple(output.shape), "h_n": tuple(h_n.shape)}
+            output, state = module(x)
+            if kind == "lstm":
+                return {"output": tuple(output.shape), "h_n": tuple(state[0].shape),
+                        "c_n": tuple(state[1].shape)}
+            return {"output": tuple(output.shape), "h_n": tuple(state.shape)}
         """,
         "load_scratch_params": "rnncourse.load_scratch_params(rnn, params)",
         "last_valid_output": "return rnncourse.last_valid_output(output, lengths, batch_first)",
     },
     # Correct, but written another way.
     "alternative": {
+        # lists of sizes, a table of the states each kind has, KeyError turned into ValueError
         "rnn_output_shapes": """
+            states = {"rnn": ["h_n"], "gru": ["h_n"], "lstm": ["h_n", "c_n"]}
+            if kind not in states:
+                raise ValueError(f"unknown kind {kind}")
             num_directions = 1 + int(bidirectional)
             first_two = [batch, seq_len] if batch_first else [seq_len, batch]
-            return {"output": tuple(first_two + [num_directions * hidden_size]),
-                    "h_n": tuple([num_directions * num_layers, batch, hidden_size])}
+            result = {"output": tuple(first_two + [num_directions * hidden_size])}
+            for name in states[kind]:
+                result[name] = tuple([num_directions * num_layers, batch, hidden_size])
+            return result
         """,
         # load_state_dict, with the bias split between the two torch biases
         "load_scratch_params": """
@@ -50,14 +69,20 @@ SUBMISSIONS = {
     },
     # Typical mistakes, one per exercise.
     "wrong_a": {
-        # h_n made batch-first too
+        # h_n (and c_n) made batch-first too
         "rnn_output_shapes": """
+            if kind not in ("rnn", "gru", "lstm"):
+                raise ValueError(kind)
             D = 2 if bidirectional else 1
             if batch_first:
-                return {"output": (batch, seq_len, D * hidden_size),
-                        "h_n": (batch, D * num_layers, hidden_size)}
-            return {"output": (seq_len, batch, D * hidden_size),
-                    "h_n": (D * num_layers, batch, hidden_size)}
+                shapes = {"output": (batch, seq_len, D * hidden_size),
+                          "h_n": (batch, D * num_layers, hidden_size)}
+            else:
+                shapes = {"output": (seq_len, batch, D * hidden_size),
+                          "h_n": (D * num_layers, batch, hidden_size)}
+            if kind == "lstm":
+                shapes["c_n"] = shapes["h_n"]
+            return shapes
         """,
         # b_h in both torch biases: added twice
         "load_scratch_params": """
@@ -77,11 +102,16 @@ SUBMISSIONS = {
     "wrong_b": {
         # D forgotten
         "rnn_output_shapes": """
+            if kind not in ("rnn", "gru", "lstm"):
+                raise ValueError(kind)
             if batch_first:
                 output = (batch, seq_len, hidden_size)
             else:
                 output = (seq_len, batch, hidden_size)
-            return {"output": output, "h_n": (num_layers, batch, hidden_size)}
+            shapes = {"output": output, "h_n": (num_layers, batch, hidden_size)}
+            if kind == "lstm":
+                shapes["c_n"] = shapes["h_n"]
+            return shapes
         """,
         # reshape where a transpose is needed
         "load_scratch_params": """
@@ -98,6 +128,24 @@ SUBMISSIONS = {
             last = torch.as_tensor(lengths).clamp(max=out.shape[1] - 1)
             return out[torch.arange(out.shape[0]), last]
         """,
+    },
+    # c_n forgotten: an LSTM treated like an RNN
+    "wrong_c": {"rnn_output_shapes": KIND_CHECK + RNN_SHAPES + "return shapes\n"},
+    # c_n given the shape of output
+    "wrong_d": {
+        "rnn_output_shapes": KIND_CHECK
+        + RNN_SHAPES
+        + 'if kind == "lstm":\n    shapes["c_n"] = shapes["output"]\nreturn shapes\n'
+    },
+    # an unknown kind silently treated as "rnn"; c_n given to the GRU too
+    "wrong_e": {
+        "rnn_output_shapes": RNN_SHAPES
+        + 'if kind != "rnn":\n    shapes["c_n"] = shapes["h_n"]\nreturn shapes\n'
+    },
+    # right shapes, but no ValueError: an unknown kind gets an RNN's shapes
+    "wrong_f": {
+        "rnn_output_shapes": RNN_SHAPES
+        + 'if kind == "lstm":\n    shapes["c_n"] = shapes["h_n"]\nreturn shapes\n'
     },
     "blank": BLANK,
 }

@@ -1,9 +1,10 @@
 """Lesson 05 (backpropagation through time) through nbgrader autograde: the reference,
-shortcut attempts (autograd in the manual backward pass, the course's own answers),
-differently written correct answers, typical mistakes, and a blank notebook each get
-the score they deserve on every test cell."""
+shortcut attempts (autograd in the manual backward pass and in the numerical gradient,
+the course's own answers), differently written correct answers (float32 arithmetic
+among them), typical mistakes, and a blank notebook each get the score they deserve on
+every test cell."""
 
-from lesson_harness import BLANK, grade_lesson, max_scores
+from lesson_harness import BLANK, expected_scores, grade_lesson, max_scores
 
 LESSON = "05_bptt"
 
@@ -32,13 +33,25 @@ SUBMISSIONS = {
         ),
         "detach_state": "return rnncourse.detach_state(state)",
         "grad_norm_by_lag": "return rnncourse.grad_norm_by_lag(W_hh, T)",
+        "numerical_grad": """
+            x = x.detach().clone().requires_grad_()
+            (grad,) = torch.autograd.grad(f(x), x)
+            return grad
+        """,
     },
-    # Tensor.backward() inside the manual backward pass (the other exercises: reference).
+    # Tensor.backward() inside the manual backward pass and the numerical gradient.
     "forbidden_backward": {
         "rnn_backward": _AUTOGRAD_BACKWARD.format(
             differentiate="loss.backward()\n    grads = [p.grad for p in params + [h0]]"
         ),
+        "numerical_grad": """
+            x = x.detach().clone().requires_grad_()
+            f(x).backward()
+            return x.grad
+        """,
     },
+    # The course's own numerical gradient.
+    "forbidden_reference": {"numerical_grad": "return rnncourse.numerical_grad(f, x, eps)"},
     # Correct, but written another way: input projections for all steps at once and
     # an extra cache entry; the deltas stacked and summed with einsum afterwards; a
     # tuple through map; NumPy matrix powers.
@@ -93,6 +106,77 @@ SUBMISSIONS = {
                 norms.append(np.linalg.norm(power, 2))
             return torch.tensor(norms)
         """,
+        # a flat view of x, one element after the other
+        "numerical_grad": """
+            flat = x.view(-1)
+            grad = torch.empty_like(flat)
+            with torch.no_grad():
+                for i in range(flat.numel()):
+                    old = flat[i].item()
+                    flat[i] = old + eps
+                    up = f(x)
+                    flat[i] = old - eps
+                    down = f(x)
+                    flat[i] = old
+                    grad[i] = (float(up) - float(down)) / (2 * eps)
+            return grad.view(x.shape)
+        """,
+    },
+    # Correct, in float32 arithmetic (a student's torch.zeros(...) defaults to it); the
+    # numerical gradient with NumPy indices, x restored by arithmetic (one ulp away).
+    "alternative_float32": {
+        "rnn_forward_cache": """
+            W_xh, W_hh, b_h, W_hq, b_q = (p.float() for p in params)
+            h, states = h0.float(), []
+            for x_t in X.float():
+                h = torch.tanh(x_t @ W_xh + h @ W_hh + b_h)
+                states.append(h)
+            H = torch.stack(states)
+            cache = {"X": X.detach().float(), "h0": h0.detach().float(), "H": H.detach(),
+                     "params": [p.detach().float() for p in params]}
+            return H @ W_hq + b_q, cache
+        """,
+        "rnn_backward": """
+            X, h0, H = cache["X"].float(), cache["h0"].float(), cache["H"].float()
+            dY32 = dY.float()
+            W_xh, W_hh, b_h, W_hq, b_q = (p.float() for p in cache["params"])
+            dW_xh, dW_hh = torch.zeros(W_xh.shape), torch.zeros(W_hh.shape)
+            db_h, dW_hq = torch.zeros(b_h.shape), torch.zeros(W_hq.shape)
+            db_q = torch.zeros(b_q.shape)
+            da_next = torch.zeros(h0.shape)
+            for t in reversed(range(X.shape[0])):
+                h_prev = H[t - 1] if t > 0 else h0
+                dW_hq += H[t].T @ dY32[t]
+                db_q += dY32[t].sum(dim=0)
+                da = (dY32[t] @ W_hq.T + da_next @ W_hh.T) * (1 - H[t] ** 2)
+                dW_xh += X[t].T @ da
+                dW_hh += h_prev.T @ da
+                db_h += da.sum(dim=0)
+                da_next = da
+            return {"dW_xh": dW_xh, "dW_hh": dW_hh, "db_h": db_h, "dW_hq": dW_hq,
+                    "db_q": db_q, "dh0": da_next @ W_hh.T}
+        """,
+        "grad_norm_by_lag": """
+            W = W_hh.detach().float()
+            J, norms = torch.eye(W.shape[0]), []
+            for _ in range(T):
+                J = J @ W.T
+                norms.append(torch.linalg.matrix_norm(J, ord=2))
+            return torch.stack(norms)
+        """,
+        "numerical_grad": """
+            import numpy as np
+            grad = np.zeros(x.shape)
+            with torch.no_grad():
+                for index in np.ndindex(*x.shape):
+                    x[index] += eps
+                    up = float(f(x))
+                    x[index] -= 2 * eps
+                    down = float(f(x))
+                    x[index] += eps
+                    grad[index] = (up - down) / (2 * eps)
+            return torch.from_numpy(grad)
+        """,
     },
     # Typical mistakes, one per exercise.
     "wrong_a": {
@@ -137,6 +221,18 @@ SUBMISSIONS = {
                 norms.append(torch.linalg.matrix_norm(J, ord=2))
             return torch.stack(norms).flip(0)
         """,
+        # a forward difference: an error of eps/2 times the curvature
+        "numerical_grad": """
+            grad = torch.zeros_like(x)
+            with torch.no_grad():
+                base = float(f(x))
+                for i in itertools.product(*(range(n) for n in x.shape)):
+                    old = x[i].item()
+                    x[i] = old + eps
+                    grad[i] = (float(f(x)) - base) / eps
+                    x[i] = old
+            return grad
+        """,
     },
     "wrong_b": {
         # reads the output from the pre-activation a_t instead of h_t
@@ -180,6 +276,17 @@ SUBMISSIONS = {
                 J = J @ W_hh.detach().T
             return torch.stack(norms)
         """,
+        # never puts x back: every element ends eps below where it was
+        "numerical_grad": """
+            grad = torch.zeros_like(x)
+            with torch.no_grad():
+                for i in itertools.product(*(range(n) for n in x.shape)):
+                    x[i] += eps
+                    up = float(f(x))
+                    x[i] -= 2 * eps
+                    grad[i] = (up - float(f(x))) / (2 * eps)
+            return grad
+        """,
     },
     # Shared weights not summed over time: each step overwrites the previous one.
     "wrong_c": {
@@ -199,35 +306,51 @@ SUBMISSIONS = {
             return {"dW_xh": dW_xh, "dW_hh": dW_hh, "db_h": db_h, "dW_hq": dW_hq,
                     "db_q": db_q, "dh0": da_next @ W_hh.T}
         """,
+        # divides by eps instead of 2 eps: every gradient twice too large
+        "numerical_grad": """
+            grad = torch.zeros_like(x)
+            with torch.no_grad():
+                for i in itertools.product(*(range(n) for n in x.shape)):
+                    old = x[i].item()
+                    x[i] = old + eps
+                    up = float(f(x))
+                    x[i] = old - eps
+                    down = float(f(x))
+                    x[i] = old
+                    grad[i] = (up - down) / eps
+            return grad
+        """,
+    },
+    # A flat vector instead of x's shape; f(x).item(), which a Python float lacks.
+    "wrong_d": {
+        "numerical_grad": """
+            flat = x.view(-1)
+            grad = []
+            for i in range(flat.numel()):
+                old = flat[i].item()
+                flat[i] = old + eps
+                up = f(x)
+                flat[i] = old - eps
+                down = f(x)
+                flat[i] = old
+                grad.append((up - down).item() / (2 * eps))
+            return torch.tensor(grad, dtype=x.dtype)
+        """,
     },
     "blank": BLANK,
 }
 
-TESTS = {
-    "test_rnn_forward_cache",
-    "test_rnn_backward",
-    "test_detach_state",
-    "test_grad_norm_by_lag",
-}
-# student -> the test cells that must score zero (every other cell: full marks)
-FAILS = {
-    "reference": set(),
-    "forbidden": TESTS,
-    "forbidden_backward": {"test_rnn_backward"},
-    "alternative": set(),
-    "wrong_a": TESTS,
-    "wrong_b": TESTS,
-    "wrong_c": {"test_rnn_backward"},
-    "blank": TESTS,
-}
+EXERCISES = [
+    "rnn_forward_cache",
+    "rnn_backward",
+    "numerical_grad",
+    "detach_state",
+    "grad_norm_by_lag",
+]
+FULL_MARKS = {"reference", "alternative", "alternative_float32"}
 
 
 def test_autograde_scores(tmp_path):
+    assert set(max_scores(LESSON)) == {f"test_{name}" for name in EXERCISES}
     got = grade_lesson(LESSON, SUBMISSIONS, tmp_path)
-    points = max_scores(LESSON)
-    assert set(points) == TESTS
-    expected = {
-        student: {cell: 0.0 if cell in FAILS[student] else points[cell] for cell in points}
-        for student in SUBMISSIONS
-    }
-    assert got == expected
+    assert got == expected_scores(LESSON, SUBMISSIONS, FULL_MARKS)

@@ -1,9 +1,10 @@
 """Lesson 06 (gradient clipping) through nbgrader autograde: the reference, shortcut
 attempts (torch.nn.utils' clipping, the course's own answers), differently written
-correct answers, typical mistakes, and a blank notebook each get the score they
+correct answers (float32 arithmetic among them), typical mistakes (source 001's
+sentence read word for word among them), and a blank notebook each get the score they
 deserve on every test cell."""
 
-from lesson_harness import BLANK, grade_lesson, max_scores
+from lesson_harness import BLANK, expected_scores, grade_lesson, max_scores
 
 LESSON = "06_clipping"
 
@@ -50,6 +51,23 @@ SUBMISSIONS = {
                 g = p.grad
                 g[g > clip_value] = clip_value
                 g[g < -clip_value] = -clip_value
+        """,
+    },
+    # Correct, in float32 arithmetic; the factor min(1, ...) applied to every gradient.
+    "alternative_float32": {
+        "global_grad_norm": """
+            grads = [p.grad.float().flatten() for p in params if p.grad is not None]
+            return float(torch.cat(grads).norm()) if grads else 0.0
+        """,
+        "clip_grad_norm": """
+            with_grad = [p for p in params if p.grad is not None]
+            if not with_grad:
+                return 0.0
+            total = torch.sqrt(sum((p.grad.float() ** 2).sum() for p in with_grad))
+            scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+            for p in with_grad:
+                p.grad.copy_(p.grad.float() * scale)
+            return float(total)
         """,
     },
     # Typical mistakes, one per exercise.
@@ -115,30 +133,26 @@ SUBMISSIONS = {
             return total
         """,
     },
+    # Source 001's sentence read word for word: "divide the gradient by the threshold".
+    "wrong_e": {
+        "clip_grad_norm": """
+            params = list(params)
+            total = global_grad_norm(params)
+            if total > max_norm:
+                for p in params:
+                    if p.grad is not None:
+                        p.grad.div_(max_norm)
+            return total
+        """,
+    },
     "blank": BLANK,
 }
 
-TESTS = {"test_global_grad_norm", "test_clip_grad_norm", "test_clip_grad_value"}
-# student -> the test cells that must score zero (every other cell: full marks)
-FAILS = {
-    "reference": set(),
-    "forbidden": TESTS,
-    "forbidden_reference": TESTS,
-    "alternative": set(),
-    "wrong_a": TESTS,
-    "wrong_b": TESTS,
-    "wrong_c": {"test_clip_grad_norm"},
-    "wrong_d": {"test_clip_grad_norm"},
-    "blank": TESTS,
-}
+EXERCISES = ["global_grad_norm", "clip_grad_norm", "clip_grad_value"]
+FULL_MARKS = {"reference", "alternative", "alternative_float32"}
 
 
 def test_autograde_scores(tmp_path):
+    assert set(max_scores(LESSON)) == {f"test_{name}" for name in EXERCISES}
     got = grade_lesson(LESSON, SUBMISSIONS, tmp_path)
-    points = max_scores(LESSON)
-    assert set(points) == TESTS
-    expected = {
-        student: {cell: 0.0 if cell in FAILS[student] else points[cell] for cell in points}
-        for student in SUBMISSIONS
-    }
-    assert got == expected
+    assert got == expected_scores(LESSON, SUBMISSIONS, FULL_MARKS)

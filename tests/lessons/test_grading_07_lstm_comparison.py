@@ -1,9 +1,15 @@
 """Lesson 07 (LSTM vs RNN) through nbgrader autograde: the reference, shortcut attempts
-(torch's LSTM cell and modules, the course's own answers), differently written correct
-answers, typical mistakes, and a blank notebook each get the score they deserve on every
-test cell."""
+(torch's LSTM and GRU cells and modules, the course's own answers), differently written
+correct answers (also in float32 and float64), typical mistakes, and a blank notebook each
+get the score they deserve on every test cell; and the GRU test's messages name the
+mistake a wrong gru_cell made."""
 
-from lesson_harness import BLANK, grade_lesson, max_scores
+import json
+
+import pytest
+from lesson_harness import BLANK, REPO, expected_scores, grade_lesson, max_scores, replace_body
+
+from rnncourse.nbgrader_cells import cell_source, nbgrader_meta
 
 LESSON = "07_lstm_comparison"
 
@@ -21,6 +27,35 @@ _GATES_IFGO = (
     "i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)"
 )
 _UPDATE = "c = f * c + i * g; h = o * torch.tanh(c)"
+
+# gru_cell written with the reference's body but one part changed: {order}, {candidate}, {mix}.
+_GRU_CELL = """
+    W_ih, W_hh, b_ih, b_hh = params
+    H = h.shape[1]
+    {order} = (x @ W_ih.T + b_ih).chunk(3, dim=1)
+    {order_h} = (h @ W_hh.T + b_hh).chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh({candidate})
+    return {mix}
+"""
+
+
+def _gru(order="x_r, x_z, x_n", candidate="x_n + r * h_n", mix="(1 - z) * n + z * h"):
+    order_h = order.replace("x_", "h_")
+    return _GRU_CELL.format(order=order, order_h=order_h, candidate=candidate, mix=mix)
+
+
+GRU_MISTAKES = {
+    # the blocks read in the order z, r, n
+    "order_zrn": _gru(order="x_z, x_r, x_n"),
+    # the reset gate applied to h before the product: Cho et al. (2014), not PyTorch
+    "reset_before_product": _gru(candidate="x_n + (r * h) @ W_hh[2 * H :].T + b_hh[2 * H :]"),
+    # the update gate's roles swapped
+    "mix_swapped": _gru(mix="z * n + (1 - z) * h"),
+    # b_hn outside the reset gate
+    "bias_outside_reset": _gru(candidate="x_n + r * (h @ W_hh[2 * H :].T) + b_hh[2 * H :]"),
+}
 
 SUBMISSIONS = {
     "reference": {},
@@ -40,11 +75,20 @@ SUBMISSIONS = {
         """,
         "encode_addition": "return rnncourse.encode_addition(query, maxlen)",
         "decode_addition": "return rnncourse.decode_addition(indices)",
+        "gru_cell": """
+            W_ih, W_hh, b_ih, b_hh = params
+            cell = nn.GRUCell(W_ih.shape[1], W_hh.shape[1]).to(W_ih.dtype)
+            with torch.no_grad():
+                for p, w in zip(cell.parameters(), params):
+                    p.copy_(w)
+            return cell(x, h)
+        """,
     },
     # The reference answers of the same exercises, where a torch shortcut does not apply.
     "forbidden_reference": {
         "lstm_cell": "return rnncourse.lstm_cell(x, state, params)",
         "count_params": "return rnncourse.count_params(kind, input_size, hidden_size, num_layers)",
+        "gru_cell": "return rnncourse.gru_cell(x, h, params)",
     },
     # Correct, but written another way: gate by gate with slices, a closed formula,
     # F.one_hot on an index list, NumPy argmax.
@@ -87,6 +131,42 @@ SUBMISSIONS = {
                 a = a.argmax(axis=1)
             return "".join(ADDITION_CHARS[int(k)] for k in a)
         """,
+        # W_ih and W_hh split into their three blocks by hand, computed in float64
+        "gru_cell": """
+            W_ih, W_hh, b_ih, b_hh = (p.double() for p in params)
+            x64, h64 = x.double(), h.double()
+            H = h.shape[1]
+            W_ir, W_iz, W_in = W_ih[:H], W_ih[H : 2 * H], W_ih[2 * H :]
+            W_hr, W_hz, W_hn = W_hh[:H], W_hh[H : 2 * H], W_hh[2 * H :]
+            b_ir, b_iz, b_in = b_ih[:H], b_ih[H : 2 * H], b_ih[2 * H :]
+            b_hr, b_hz, b_hn = b_hh[:H], b_hh[H : 2 * H], b_hh[2 * H :]
+            r = 1 / (1 + torch.exp(-(x64 @ W_ir.T + b_ir + h64 @ W_hr.T + b_hr)))
+            z = 1 / (1 + torch.exp(-(x64 @ W_iz.T + b_iz + h64 @ W_hz.T + b_hz)))
+            n = torch.tanh(x64 @ W_in.T + b_in + r * (h64 @ W_hn.T + b_hn))
+            return (1 - z) * n + z * h64
+        """,
+    },
+    # Correct, in single precision whatever the inputs' dtype: the tolerances must let
+    # float32 arithmetic through (the hidden tests run in float64).
+    "float32": {
+        "lstm_cell": """
+            h, c = (s.float() for s in state)
+            W_ih, W_hh, b_ih, b_hh = (p.float() for p in params)
+            i, f, g, o = (x.float() @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+        """,
+        "gru_cell": """
+            W_ih, W_hh, b_ih, b_hh = (p.float() for p in params)
+            linear = torch.nn.functional.linear
+            gi = linear(x.float(), W_ih, b_ih)
+            gh = linear(h.float(), W_hh, b_hh)
+            H = h.shape[1]
+            r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+            z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+            n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+            return torch.lerp(n, h.float(), z)
+        """,
     },
     # Typical mistakes, one per exercise.
     "wrong_a": {
@@ -111,6 +191,7 @@ SUBMISSIONS = {
         """,
         # no argmax: fine for indices, crashes on one-hot rows
         "decode_addition": 'return "".join(ADDITION_CHARS[int(k)] for k in indices)',
+        "gru_cell": GRU_MISTAKES["order_zrn"],
     },
     "wrong_b": {
         # h = o * c: the cell state shown without its tanh
@@ -136,60 +217,76 @@ SUBMISSIONS = {
                 x = x.argmax(dim=-1)
             return "".join(ADDITION_CHARS[k] for k in x.tolist()).strip()
         """,
+        "gru_cell": GRU_MISTAKES["reset_before_product"],
     },
     "wrong_c": {
         # the cell state squashed before it is kept: c = f * tanh(c_prev) + i * g
         "lstm_cell": _LSTM_CELL.format(
             gates=_GATES_IFGO, update="c = f * torch.tanh(c) + i * g; h = o * torch.tanh(c)"
         ),
+        "gru_cell": GRU_MISTAKES["mix_swapped"],
     },
+    "wrong_d": {"gru_cell": GRU_MISTAKES["bias_outside_reset"]},
     "blank": BLANK,
 }
 
-# student -> the test cells that must score zero (every other cell: full marks)
-ZERO = {
-    "reference": set(),
-    "alternative": set(),
-    "forbidden": {
-        "test_lstm_cell",
-        "test_count_params",
-        "test_encode_addition",
-        "test_decode_addition",
-    },
-    "forbidden_reference": {"test_lstm_cell", "test_count_params"},
-    "wrong_a": {
-        "test_lstm_cell",
-        "test_count_params",
-        "test_encode_addition",
-        "test_decode_addition",
-    },
-    "wrong_b": {
-        "test_lstm_cell",
-        "test_count_params",
-        "test_encode_addition",
-        "test_decode_addition",
-    },
-    "wrong_c": {"test_lstm_cell"},
-    "blank": {
-        "test_lstm_cell",
-        "test_count_params",
-        "test_encode_addition",
-        "test_decode_addition",
-    },
+FULL_MARKS = {"reference", "alternative", "float32"}
+# Every other student loses exactly the exercises their submission overrides: no mistake
+# here reaches another exercise's test cell (the demos that run a student's lstm_cell or
+# decode_addition later in the lesson are not graded).
+FAILING: dict[str, set[str]] = {}
+TEST_CELLS = {
+    "test_lstm_cell",
+    "test_gru_cell",
+    "test_count_params",
+    "test_encode_addition",
+    "test_decode_addition",
 }
 
 
 def test_autograde_scores(tmp_path):
     got = grade_lesson(LESSON, SUBMISSIONS, tmp_path)
-    points = max_scores(LESSON)
-    assert set(points) == {
-        "test_lstm_cell",
-        "test_count_params",
-        "test_encode_addition",
-        "test_decode_addition",
+    assert set(max_scores(LESSON)) == TEST_CELLS
+    assert got == expected_scores(LESSON, SUBMISSIONS, FULL_MARKS, failing=FAILING)
+
+
+_IMPORTS = """
+import torch
+from torch import nn
+
+import rnncourse
+from rnncourse import check_close, check_shape, forbid_shortcuts
+"""
+
+
+def _cells():
+    path = REPO / "solutions" / LESSON / f"{LESSON}.ipynb"
+    return {
+        nbgrader_meta(c)["grade_id"]: cell_source(c)
+        for c in json.loads(path.read_text())["cells"]
+        if nbgrader_meta(c)
     }
-    expected = {
-        student: {cell: (0.0 if cell in ZERO[student] else points[cell]) for cell in points}
-        for student in SUBMISSIONS
-    }
-    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "mistake, says",
+    [
+        ("order_zrn", "order z, r, n"),
+        ("reset_before_product", "Cho et al."),
+        ("mix_swapped", "z is the share of the OLD state kept"),
+        ("bias_outside_reset", "b_hn outside the reset gate"),
+    ],
+)
+def test_gru_cell_messages_name_the_mistake(mistake, says):
+    """The test cell (visible and hidden parts) run on a wrong gru_cell, without nbgrader:
+    the assertion says which convention was missed."""
+    cells = _cells()
+    wrong = replace_body(cells["gru_cell"], GRU_MISTAKES[mistake])
+    namespace: dict = {}
+    exec(_IMPORTS, namespace)  # the setup cell's imports, without its side effects
+    exec(wrong, namespace)
+    with pytest.raises(AssertionError, match=says):
+        exec(cells["test_gru_cell"], namespace)
+    if mistake == "reset_before_product":
+        with pytest.raises(AssertionError, match="PyTorch's convention"):
+            exec(cells["test_gru_cell"], namespace)

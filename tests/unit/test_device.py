@@ -1,4 +1,4 @@
-"""Tests of rnncourse.device and rnncourse.seed: the first cell of every lesson.
+"""Tests of rnncourse.teaching.device and rnncourse.teaching.seed: the first cell of every lesson.
 
 GPUs are faked by monkeypatching torch's availability checks, so every branch
 runs on a CPU-only machine.

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from rnncourse.teaching.lstm import count_params, lstm_cell
+from rnncourse.teaching.lstm import count_params, lstm_cell, lstm_gate_trace
 
 
 @pytest.mark.parametrize("seed, N, H_in, H", [(0, 1, 3, 4), (1, 5, 2, 7), (2, 8, 6, 3)])
@@ -78,3 +78,55 @@ def test_count_params_known_values():
 def test_count_params_rejects_unknown_kind_listing_choices():
     with pytest.raises(ValueError, match='"rnn", "gru" or "lstm", got \'transformer\''):
         count_params("transformer", 3, 4)
+
+
+def _gates_by_hand(x, params):
+    """The gates of an LSTM over x (L, H_in), computed from the equations directly."""
+    W_ih, W_hh, b_ih, b_hh = params
+    H = W_hh.shape[1]
+    h, c = torch.zeros(1, H, dtype=x.dtype), torch.zeros(1, H, dtype=x.dtype)
+    found = {name: [] for name in "ifgoch"}
+    for x_t in x:
+        i, f, g, o = (x_t[None] @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=1)
+        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+        c = f * c + i * g
+        h = o * c.tanh()
+        for name, value in zip("ifgoch", (i, f, g, o, c, h), strict=True):
+            found[name].append(value)
+    return {name: torch.cat(values) for name, values in found.items()}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_lstm_gate_trace_reads_the_gates_off_the_cell(dtype):
+    torch.manual_seed(4)
+    lstm = torch.nn.LSTM(3, 5, batch_first=True).to(dtype)
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.normal_()
+    x = torch.randn(9, 3, dtype=dtype)  # (L, H_in)
+    params = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+    trace = lstm_gate_trace(x, params)
+    expected = _gates_by_hand(x, tuple(p.detach() for p in params))
+    assert set(trace) == set("ifgoch")
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for name, value in trace.items():
+        assert value.shape == (9, 5) and not value.requires_grad
+        torch.testing.assert_close(value, expected[name], rtol=tol, atol=tol)
+    with torch.no_grad():
+        output, _ = lstm(x[None])
+    torch.testing.assert_close(trace["h"], output[0], rtol=tol, atol=tol)
+
+
+def test_lstm_gate_trace_uses_the_cell_it_is_given():
+    calls = []
+
+    def counting_cell(x, state, params):
+        calls.append(x.shape)
+        return lstm_cell(x, state, params)
+
+    torch.manual_seed(5)
+    cell = torch.nn.LSTMCell(2, 3)
+    params = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    trace = lstm_gate_trace(torch.randn(4, 2), params, cell=counting_cell)
+    assert trace["c"].shape == (4, 3)
+    assert calls == [(1, 2)] * (4 * 5)  # four probes and the real step per time step

@@ -11,9 +11,11 @@ from matplotlib.figure import Figure
 from rnncourse.teaching import plotting
 from rnncourse.teaching.plotting import (
     LivePlot,
+    plot_activations,
     plot_curves,
     plot_forecast,
     plot_grad_norms,
+    plot_lstm_gates,
     plot_series,
 )
 
@@ -129,3 +131,75 @@ def test_liveplot_in_a_headless_kernel_leaves_one_image(tmp_path):
     outputs = nb.cells[0].outputs
     assert len(outputs) == 1, [o.output_type for o in outputs]
     assert outputs[0].output_type == "display_data" and "image/png" in outputs[0].data
+
+
+def _gate_trace(L, H):
+    """A made-up trace: unit 0's input gate opens at steps 2 and 7, its cell steps up."""
+    import torch
+
+    trace = {key: torch.full((L, H), 0.5) for key in "ifgoch"}
+    trace["i"][:, 0] = 0.02
+    trace["i"][[t for t in (2, 7) if t < L], 0] = 0.9
+    trace["c"][:, 0] = torch.cumsum(trace["i"][:, 0], 0)
+    return trace
+
+
+def test_plot_lstm_gates_panels_units_and_marks():
+    L, H = 10, 4
+    trace = _gate_trace(L, H)
+    fig = plot_lstm_gates([0.1 * t for t in range(L)], trace, marks=[2, 7], units=[0, 3], title="x")
+    ax_in, ax_i, ax_f, ax_o, ax_c, ax_heat, colorbar = fig.axes
+    assert len(ax_in.patches) == L + 2  # all the bars, then the marked ones again in red
+    for ax, key in [(ax_i, "i"), (ax_f, "f"), (ax_o, "o"), (ax_c, "c")]:
+        lines = [line for line in ax.lines if line.get_label() in ("unit 0", "unit 3")]
+        assert [line.get_label() for line in lines] == ["unit 0", "unit 3"]
+        assert list(lines[0].get_ydata()) == pytest.approx(trace[key][:, 0].tolist())
+    marks = [line for line in ax_c.lines if line.get_linestyle() == ":"]
+    assert sorted(line.get_xdata()[0] for line in marks) == [2, 7]
+    assert ax_heat.images[0].get_array().shape == (H, L)  # units on the y-axis
+    assert ax_in.get_title() == "x" and ax_heat.get_xlabel() == "step t"
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_plot_lstm_gates_rejects_bad_input():
+    trace = _gate_trace(5, 2)
+    with pytest.raises(ValueError, match="values has 4 steps but the trace has 5"):
+        plot_lstm_gates([0.0] * 4, trace, marks=[1], units=[0])
+    with pytest.raises(ValueError, match="units"):
+        plot_lstm_gates([0.0] * 5, trace, marks=[1], units=[2])
+    with pytest.raises(ValueError, match="marks"):
+        plot_lstm_gates([0.0] * 5, trace, marks=[5], units=[0])
+    with pytest.raises(ValueError, match=r"trace lacks \['o'\]"):
+        plot_lstm_gates([0.0] * 5, {k: v for k, v in trace.items() if k != "o"}, [1], [0])
+
+
+def test_plot_activations_draws_each_function_and_its_derivative():
+    fig = plot_activations()
+    assert [ax.get_title() for ax in fig.axes] == [
+        plotting.ACTIVATIONS[name][0] for name in ("sigmoid", "tanh", "relu")
+    ]
+    expected_at = {  # z -> (g(z), g'(z)) for sigmoid, tanh, ReLU
+        "sigmoid": {0.0: (0.5, 0.25), 2.0: (1 / (1 + math.exp(-2)), 0.104993585)},
+        "tanh": {0.0: (0.0, 1.0), -1.0: (math.tanh(-1), 1 - math.tanh(1) ** 2)},
+        "relu": {-2.0: (0.0, 0.0), 3.0: (3.0, 1.0)},
+    }
+    for ax, (name, points) in zip(fig.axes, expected_at.items(), strict=True):
+        g, dg = ax.lines[0], ax.lines[1]
+        assert g.get_label() == name and dg.get_linestyle() == "--"
+        z = list(g.get_xdata())
+        assert z[0] == -5.0 and z[-1] == 5.0
+        for z0, (value, slope) in points.items():
+            i = min(range(len(z)), key=lambda k: abs(z[k] - z0))
+            assert g.get_ydata()[i] == pytest.approx(value, abs=1e-6), (name, z0)
+            assert dg.get_ydata()[i] == pytest.approx(slope, abs=1e-6), (name, z0)
+    assert "max 0.25" in fig.axes[0].lines[1].get_label()
+    assert "max 1" in fig.axes[1].lines[1].get_label()
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_plot_activations_one_panel_each_and_rejects_unknown_names():
+    assert len(plot_activations(["tanh"], z_max=2.0).axes) == 1
+    with pytest.raises(ValueError, match="names must be some of"):
+        plot_activations(["tanh", "softplus"])
+    with pytest.raises(ValueError, match="names must be some of"):
+        plot_activations([])

@@ -1,4 +1,5 @@
-"""Tests of rnncourse.scratch_rnn (lesson 03) against PyTorch's RNN cell."""
+"""Tests of rnncourse.scratch_rnn (lesson 03) against PyTorch's RNN cell, and of its
+greedy and sampled text generation."""
 
 import math
 
@@ -15,6 +16,7 @@ from rnncourse.teaching.scratch_rnn import (
     predict_chars,
     rnn_forward,
     rnn_step,
+    sample_chars,
 )
 from rnncourse.teaching.text import Vocab, build_vocab
 
@@ -174,6 +176,72 @@ def test_predict_chars_with_a_crafted_scratch_rnn():
     assert predict_chars("ab", 6, net, vocab, "cpu") == "abcdeabc"
     out = predict_chars("dd", 3, net, vocab, "cpu")
     assert out == "ddeab" and len(out) == 2 + 3
+
+
+class FixedNet:
+    """A protocol net that scores every next token with the same logits."""
+
+    def __init__(self, logits):
+        self.logits = logits  # (V,)
+
+    def begin_state(self, batch_size, device):
+        return (torch.zeros(batch_size, device=device),)
+
+    def __call__(self, X, state):
+        return self.logits.expand(X.numel(), -1), state  # (L*N, V)
+
+
+def test_sample_chars_near_zero_temperature_is_greedy():
+    vocab = Vocab(list("abcdefgh"))
+    for prefix, n in [("aaa", 4), ("hgfedcb", 9), ("b", 0)]:
+        greedy = predict_chars(prefix, n, CountingNet(8), vocab, "cpu")
+        assert sample_chars(prefix, n, CountingNet(8), vocab, "cpu", temperature=1e-3) == greedy
+    torch.manual_seed(0)
+    net = RNNModelScratch(len(vocab), 16, "cpu")
+    with torch.no_grad():
+        net.params[3].mul_(300)  # logits far apart: no near-ties between the best two
+    assert sample_chars("abc", 20, net, vocab, "cpu", temperature=1e-4) == predict_chars(
+        "abc", 20, net, vocab, "cpu"
+    )
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_sample_chars_draws_from_the_tempered_softmax(temperature):
+    vocab = Vocab(list("abc"))
+    p = torch.tensor([0.6, 0.3, 0.1])
+    n = 4000
+    text = sample_chars(
+        "a", n, FixedNet(p.log()), vocab, "cpu", temperature, torch.Generator().manual_seed(0)
+    )
+    freqs = torch.tensor([text[1:].count(ch) / n for ch in "abc"])
+    expected = torch.softmax(p.log() / temperature, dim=0)
+    # 4000 draws: the standard error of each frequency is below 0.008
+    torch.testing.assert_close(freqs, expected, rtol=0, atol=0.03)
+
+
+def test_sample_chars_is_reproducible_with_its_generator_only():
+    vocab = Vocab(list("abc"))
+    net = FixedNet(torch.zeros(3))
+
+    def draw(seed, global_seed):
+        torch.manual_seed(global_seed)
+        return sample_chars(
+            "a", 200, net, vocab, "cpu", generator=torch.Generator().manual_seed(seed)
+        )
+
+    torch.manual_seed(1)
+    rng = torch.get_rng_state()
+    first = draw(7, 1)
+    assert torch.equal(torch.get_rng_state(), rng), "a given generator: the global one is untouched"
+    assert draw(7, 2) == first
+    assert draw(8, 1) != first
+    assert len(sample_chars("ab", 5, net, vocab, "cpu")) == 7  # the global generator
+
+
+@pytest.mark.parametrize("temperature", [0, -1.0])
+def test_sample_chars_rejects_a_temperature_that_is_not_positive(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        sample_chars("a", 3, FixedNet(torch.zeros(3)), Vocab(list("abc")), "cpu", temperature)
 
 
 def test_perplexity_is_exp_of_the_mean_nll():

@@ -1,4 +1,4 @@
-"""Tests of rnncourse.sequences: windows, splits, baselines (lesson 01) and
+"""Tests of rnncourse.teaching.sequences: windows, splits, baselines (lesson 01) and
 language-model minibatches (lesson 03)."""
 
 import math

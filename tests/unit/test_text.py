@@ -15,6 +15,7 @@ from rnncourse.teaching.text import (
     build_vocab,
     decode_addition,
     embedding_as_matmul,
+    embedding_grad,
     encode,
     encode_addition,
     load_corpus_time_machine,
@@ -176,6 +177,65 @@ def test_embedding_as_matmul_passes_gradients_to_the_used_rows():
     weight = torch.randn(5, 3, requires_grad=True)
     embedding_as_matmul(torch.tensor([1, 1, 4]), weight).sum().backward()
     assert weight.grad[:, 0].tolist() == [0, 2, 0, 0, 1]
+
+
+def autograd_embedding_grad(indices, grad_output, num_embeddings, dtype):
+    """What autograd gives nn.Embedding's weight for this upstream gradient."""
+    emb = nn.Embedding(num_embeddings, grad_output.shape[-1]).to(dtype)
+    emb(indices).backward(grad_output.to(dtype))
+    return emb.weight.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), ()])
+def test_embedding_grad_equals_autograd_of_nn_embedding(shape, dtype):
+    g = torch.Generator().manual_seed(len(shape))
+    indices = torch.randint(0, 6, shape, generator=g)  # V = 9: rows 6-8 are never used
+    grad_output = torch.randn(*shape, 4, generator=g, dtype=dtype)
+    got = embedding_grad(indices, grad_output, 9)
+    assert got.shape == (9, 4) and got.dtype == dtype
+    expected = autograd_embedding_grad(indices, grad_output, 9, dtype)
+    torch.testing.assert_close(got, expected)  # torch's tolerances for the dtype
+    assert torch.count_nonzero(got[6:]) == 0, "rows of tokens never looked up stay zero"
+
+
+def test_embedding_grad_adds_up_repeated_tokens():
+    indices = torch.tensor([2, 0, 2, 2])
+    grad_output = torch.tensor([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0]])
+    got = embedding_grad(indices, grad_output, 4)
+    assert got.tolist() == [[2.0, 20.0], [0.0, 0.0], [8.0, 80.0], [0.0, 0.0]]
+
+
+def test_embedding_grad_is_one_hot_transposed_times_grad_output():
+    g = torch.Generator().manual_seed(1)
+    indices = torch.randint(0, 5, (3, 4), generator=g)
+    grad_output = torch.randn(3, 4, 6, generator=g, dtype=torch.float64)
+    one_hots = one_hot(indices, 5).to(torch.float64).reshape(-1, 5)  # (M, V)
+    expected = one_hots.T @ grad_output.reshape(-1, 6)  # (V, M) @ (M, E)
+    torch.testing.assert_close(embedding_grad(indices, grad_output, 5), expected)
+
+
+def test_embedding_grad_accepts_int32_ids_and_no_ids():
+    got = embedding_grad(torch.tensor([1, 1], dtype=torch.int32), torch.ones(2, 3), 3)
+    assert got.tolist() == [[0, 0, 0], [2, 2, 2], [0, 0, 0]]
+    empty = embedding_grad(torch.zeros(0, dtype=torch.long), torch.zeros(0, 3), 4)
+    assert empty.shape == (4, 3) and torch.count_nonzero(empty) == 0
+
+
+def test_embedding_grad_uses_neither_autograd_nor_nn_embedding(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("embedding_grad must compute the gradient by hand")
+
+    for owner, name in [
+        (torch.Tensor, "backward"),
+        (torch.autograd, "grad"),
+        (torch.autograd, "backward"),
+        (F, "embedding"),
+        (nn, "Embedding"),
+        (torch, "embedding"),
+    ]:
+        monkeypatch.setattr(owner, name, forbidden)
+    assert embedding_grad(torch.tensor([0]), torch.ones(1, 2), 2).tolist() == [[1, 1], [0, 0]]
 
 
 # --- The Time Machine ---------------------------------------------------------------

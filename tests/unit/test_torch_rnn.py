@@ -19,18 +19,33 @@ from rnncourse.teaching.torch_rnn import (
 # --- rnn_output_shapes --------------------------------------------------------------
 
 
+MODULES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def measured_shapes(kind, L, N, H_in, H, num_layers, bidirectional, batch_first):
+    """The shapes a real torch module returns, as the dict rnn_output_shapes promises."""
+    module = MODULES[kind](
+        H_in, H, num_layers, bidirectional=bidirectional, batch_first=batch_first
+    )
+    output, state = module(torch.zeros((N, L, H_in) if batch_first else (L, N, H_in)))
+    if kind == "lstm":
+        h_n, c_n = state
+        return {"output": tuple(output.shape), "h_n": tuple(h_n.shape), "c_n": tuple(c_n.shape)}
+    return {"output": tuple(output.shape), "h_n": tuple(state.shape)}
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize(
     "num_layers,bidirectional,batch_first",
     list(itertools.product([1, 2, 3], [False, True], [False, True])),
 )
-def test_rnn_output_shapes_match_a_real_nn_rnn(num_layers, bidirectional, batch_first):
-    L, N, H_in, H = 5, 3, 4, 6
-    rnn = nn.RNN(H_in, H, num_layers, bidirectional=bidirectional, batch_first=batch_first)
-    x = torch.zeros((N, L, H_in) if batch_first else (L, N, H_in))
-    output, h_n = rnn(x)
-    shapes = rnn_output_shapes(L, N, H_in, H, num_layers, bidirectional, batch_first)
-    assert shapes == {"output": tuple(output.shape), "h_n": tuple(h_n.shape)}
-    assert all(isinstance(v, tuple) for v in shapes.values())
+@pytest.mark.parametrize("L,N,H_in,H", [(5, 3, 4, 6), (1, 1, 1, 1), (7, 2, 9, 3)])
+def test_rnn_output_shapes_match_real_modules(
+    kind, num_layers, bidirectional, batch_first, L, N, H_in, H
+):
+    shapes = rnn_output_shapes(L, N, H_in, H, num_layers, bidirectional, batch_first, kind=kind)
+    assert shapes == measured_shapes(kind, L, N, H_in, H, num_layers, bidirectional, batch_first)
+    assert all(isinstance(v, tuple) and all(type(s) is int for s in v) for v in shapes.values())
 
 
 def test_rnn_output_shapes_by_hand():
@@ -39,12 +54,31 @@ def test_rnn_output_shapes_by_hand():
     assert got == {"output": (2, 10, 32), "h_n": (4, 2, 16)}
 
 
-def test_rnn_output_shapes_does_not_build_an_nn_rnn(monkeypatch):
-    def forbidden(*args, **kwargs):
-        raise AssertionError("rnn_output_shapes must not build an nn.RNN")
+def test_rnn_output_shapes_the_sources_examples():
+    # nn.RNN(5, 10, 2) on (6, 3, 5), and nn.LSTM(50, 100, 2) on (10, 3, 50)
+    assert rnn_output_shapes(6, 3, 5, 10, 2) == {"output": (6, 3, 10), "h_n": (2, 3, 10)}
+    assert rnn_output_shapes(10, 3, 50, 100, 2, kind="lstm") == {
+        "output": (10, 3, 100),
+        "h_n": (2, 3, 100),
+        "c_n": (2, 3, 100),
+    }
+    assert rnn_output_shapes(6, 3, 5, 10, 2, kind="gru") == rnn_output_shapes(6, 3, 5, 10, 2)
 
-    monkeypatch.setattr(nn, "RNN", forbidden)
+
+@pytest.mark.parametrize("kind", ["transformer", "LSTM", "", None, "rnn_tanh"])
+def test_rnn_output_shapes_rejects_other_kinds(kind):
+    with pytest.raises(ValueError, match="rnn"):
+        rnn_output_shapes(5, 2, 4, 3, kind=kind)
+
+
+def test_rnn_output_shapes_does_not_build_a_module(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("rnn_output_shapes must not build a recurrent module")
+
+    for name in ("RNN", "GRU", "LSTM"):
+        monkeypatch.setattr(nn, name, forbidden)
     assert rnn_output_shapes(2, 1, 1, 3)["h_n"] == (1, 1, 3)
+    assert rnn_output_shapes(2, 1, 1, 3, kind="lstm")["c_n"] == (1, 1, 3)
 
 
 # --- load_scratch_params -------------------------------------------------------------

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -16,6 +17,7 @@ from rnncourse.teaching.training import (
     accuracy,
     evaluate_perplexity,
     evaluate_sequence_model,
+    train_epoch,
     train_forecaster,
     train_language_model,
     train_sequence_model,
@@ -77,6 +79,125 @@ def quick(**overrides):
 # --- language models ---------------------------------------------------------------
 
 
+# --- train_epoch (lesson 03's exercise) --------------------------------------------
+
+
+def twin_scratch_nets(vocab_size, num_hiddens, seed=0):
+    """Two scratch RNNs holding the same float64 parameters."""
+    torch.manual_seed(seed)
+    first = RNNModelScratch(vocab_size, num_hiddens, CPU)
+    second = RNNModelScratch(vocab_size, num_hiddens, CPU)
+    for a, b in zip(first.params, second.params, strict=True):
+        with torch.no_grad():
+            a.data = (a * 30).double()  # large enough weights for gradients worth clipping
+            b.data = a.detach().clone()
+    return first, second
+
+
+def hand_epoch(net, batches, lr, random_iter, clip):
+    """One epoch written out step by step: plain SGD, clipping by the global norm."""
+    nll, count, state = 0.0, 0, None
+    for X, Y in batches:
+        if state is None or random_iter:
+            state = (torch.zeros(X.shape[0], net.num_hiddens, dtype=torch.float64),)
+        logits, state = net(X, tuple(s.detach() for s in state))
+        targets = torch.stack([Y[:, t] for t in range(Y.shape[1])]).flatten()  # time-major
+        loss = F.cross_entropy(logits, targets)
+        grads = torch.autograd.grad(loss, net.params)
+        norm = torch.sqrt(sum((g**2).sum() for g in grads))
+        # torch's clip_grad_norm_ rule: scale by clip / (norm + 1e-6) where that is below 1
+        scale = 1.0 if clip is None else min(1.0, clip / (float(norm) + 1e-6))
+        with torch.no_grad():
+            for p, g in zip(net.params, grads, strict=True):
+                p -= lr * scale * g
+        nll += float(loss.detach()) * targets.numel()
+        count += targets.numel()
+    return math.exp(nll / count)
+
+
+def float64_state(net):
+    return lambda batch_size, num_hiddens, device: (
+        torch.zeros(batch_size, num_hiddens, dtype=torch.float64, device=device),
+    )
+
+
+@pytest.mark.parametrize("random_iter,clip", [(False, 0.5), (True, 0.5), (False, None)])
+def test_train_epoch_equals_a_hand_written_epoch(tiny_corpus, random_iter, clip):
+    corpus, vocab = tiny_corpus
+    net, twin = twin_scratch_nets(len(vocab), 12)
+    net.init_state = float64_state(net)
+    torch.manual_seed(1)
+    iterator = training.seq_data_iter_random if random_iter else training.seq_data_iter_sequential
+    batches = list(iterator(corpus[:600], 4, 9))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    ppl = train_epoch(net, batches, F.cross_entropy, optimizer, CPU, random_iter, clip)
+    expected = hand_epoch(twin, batches, 0.5, random_iter, clip)
+    assert isinstance(ppl, float)
+    assert ppl == pytest.approx(expected, rel=1e-9)  # float64 throughout
+    for got, want in zip(net.params, twin.params, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_train_epoch_clips_before_the_step_and_not_without_clip(tiny_corpus):
+    corpus, vocab = tiny_corpus
+    batches = list(training.seq_data_iter_sequential(corpus, 8, 10))
+    for clip in (0.01, None):
+        torch.manual_seed(0)
+        net = RNNModelScratch(len(vocab), 16, CPU)
+        norms = []
+        optimizer = grad_norm_recorder(norms)(net.parameters(), 1.0)
+        train_epoch(net, batches, F.cross_entropy, optimizer, CPU, False, clip)
+        if clip is None:
+            assert max(norms) > 0.01, "the test needs gradients large enough to be clipped"
+        else:
+            assert max(norms) <= clip * (1 + 1e-5), max(norms)
+
+
+def test_train_epoch_counts_every_token_of_uneven_minibatches():
+    """Random sampling with minibatches of 1 and 3 rows: the mean is over tokens."""
+    net = RNNModelScratch(5, 4, CPU)
+    with torch.no_grad():
+        for p in net.params:
+            p.zero_()
+        net.params[4][2] = 3.0  # b_q: token 2 is always the favourite
+    X = torch.zeros(3, 2, dtype=torch.long)
+    batches = [(X[:1], torch.full((1, 2), 2)), (X, torch.zeros(3, 2, dtype=torch.long))]
+    frozen = torch.optim.SGD(net.parameters(), lr=0.0)
+    ppl = train_epoch(net, batches, F.cross_entropy, frozen, CPU, True, None)
+    log_z = math.log(math.exp(3.0) + 4)
+    nll_right, nll_wrong = log_z - 3.0, log_z  # token 2 (2 targets), token 0 (6 targets)
+    assert ppl == pytest.approx(math.exp((2 * nll_right + 6 * nll_wrong) / 8), rel=1e-6)
+
+
+def test_train_language_model_runs_the_given_epoch_fn(tiny_corpus):
+    corpus, vocab = tiny_corpus
+    calls = []
+
+    def epoch_fn(net, batches, loss_fn, optimizer, device, use_random_iter, clip):
+        calls.append((use_random_iter, clip, len(list(batches))))
+        return 10.0 - len(calls)
+
+    net = RNNModelScratch(len(vocab), 8, CPU)
+    history = train_language_model(
+        net, corpus, vocab, **quick(epoch_fn=epoch_fn, random_iter=True, clip=0.3)
+    )
+    assert history.train_ppl == [9.0, 8.0, 7.0]
+    assert [c[:2] for c in calls] == [(True, 0.3)] * 3 and all(c[2] > 0 for c in calls)
+    assert history.tokens_per_sec > 0
+
+
+def test_an_epoch_whose_perplexity_overflows_counts_as_diverged(tiny_corpus):
+    corpus, vocab = tiny_corpus
+
+    def overflowing(*args):
+        return math.exp(1000.0)
+
+    history = train_language_model(
+        RNNModelScratch(len(vocab), 8, CPU), corpus, vocab, **quick(epoch_fn=overflowing)
+    )
+    assert history.train_ppl == [math.inf] and history.stop_reason == "diverged"
+
+
 def test_scratch_rnn_learns_and_reports(tiny_corpus):
     corpus, vocab = tiny_corpus
     torch.manual_seed(0)
@@ -131,7 +252,7 @@ def test_lstm_state_pair_is_carried_detached(tiny_corpus):
     assert h1.grad_fn is None and c1.grad_fn is None
 
 
-def test_random_partitioning_resets_the_state(tiny_corpus):
+def test_random_sampling_resets_the_state(tiny_corpus):
     corpus, vocab = tiny_corpus
     torch.manual_seed(0)
     net = Recorder(RNNModelScratch(len(vocab), 16, CPU))
