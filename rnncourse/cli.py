@@ -188,8 +188,10 @@ def _add_autograde(sub) -> None:
         sub,
         "autograde",
         "grade every submission of a lesson, in parallel, with a summary (instructor)",
-        "Run `nbgrader autograde LESSON --student ID` for every collected submission, "
-        "N at a time, verify that every submission has its grades, and print a summary: "
+        "Grade every collected submission as `nbgrader autograde LESSON --student ID` "
+        "would, N at a time in N grading processes that each start nbgrader once (every "
+        "notebook still runs in a fresh sandboxed kernel of its own), verify that every "
+        "submission has its grades, and print a summary: "
         "score (after late penalties), max, failures (tests short of full marks), errors "
         "(cells that crashed or timed out) and problems. Exit status 1 when a submission "
         "could not be graded. Student code runs in a sandbox with limits "

@@ -1,14 +1,22 @@
 """Autograde a whole class, ``jobs`` students at a time, and sum it up.
 
-Each student is graded by its own ``nbgrader autograde LESSON --student ID``
-process, so one student's notebook cannot disturb another's, and ``jobs`` of
-those run side by side. Their results are the ones a sequential run gives:
+Students are graded by ``jobs`` grading lanes (``grading_lane``): long-lived
+processes that each import nbgrader once and then grade one student after
+another, running for each what ``nbgrader autograde LESSON --force --student
+ID`` runs. Every student's notebook still runs in a fresh sandboxed kernel of
+its own (``sandbox.safe_execute``); a lane only pays nbgrader's start-up once.
+This process hands out the students and records each finished one:
 
-- before the workers start, this process creates every student in the gradebook
+- a lane that dies (killed, out of memory, a crash in nbgrader) loses no
+  finished grade: only the student it was grading is handed, once, to a new
+  lane; a student whose grading kills a lane twice is reported as not graded,
+  with the reason, and the batch goes on;
+- before the lanes start, this process creates every student in the gradebook
   (the one write they would otherwise all make at once);
-- workers on the default SQLite gradebook wait up to 60 s for a lock instead of
+- lanes on the default SQLite gradebook wait up to 60 s for a lock instead of
   failing with "database is locked" (``?timeout=60`` on the database URL);
-- a worker that still failed on a locked database is run once more, alone;
+- a student whose grading still failed on a locked database is graded once
+  more, alone;
 - afterwards every submission is verified: its autograded notebook exists and
   every autograded test cell has a score in the gradebook. A student who fails
   that is reported as not graded, never silently missing.
@@ -23,17 +31,25 @@ passing ``checks=CHECKS + (my_check,)``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..course import Course, CourseError
 from ..nbgrader_cells import cell_name, error_outputs
 from ..student.submission_check import check_submission, problems
 from . import intake
-from .nbgrader_course import open_gradebook, run_nbgrader, settings
+from .nbgrader_course import course_env, nbgrader_env, open_gradebook, settings
 
 Check = Callable[[Course, str, str], list[str]]
 
@@ -53,6 +69,8 @@ class StudentResult:
     failures: int = 0
     errors: int = 0
     problems: list[str] = field(default_factory=list)
+    # seconds: where grading spent its time (grading_lane, safe_execute.TIMINGS, "summary")
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def graded(self) -> bool:
@@ -199,16 +217,174 @@ def _prepare_gradebook(course: Course, lesson: str, students: list[str]) -> None
             gb.update_or_create_student(student)
 
 
-def _grade_one(course: Course, lesson: str, student: str, env: dict[str, str]):
-    return run_nbgrader(
-        course, "autograde", lesson, "--force", "--student", student, env=env, check=False
-    )
+@dataclass
+class Graded:
+    """How one student's grading went: ``ok`` as nbgrader's exit status 0 would
+    say, nbgrader's log, and where the time went (seconds)."""
+
+    ok: bool
+    log: str
+    timings: dict[str, float] = field(default_factory=dict)
 
 
-def _failure_reason(proc) -> str:
-    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln]
-    last = lines[-1].split("]", 1)[-1].strip() if lines else f"exit status {proc.returncode}"
-    return f"nbgrader failed: {last}"
+LANE_DIED = "the grading process died"
+
+
+class Lane:
+    """A ``grading_lane`` process: hand it a student, get back how it went."""
+
+    def __init__(self, course: Course, lesson: str, env: dict[str, str], log_dir: Path):
+        self.log_file = tempfile.NamedTemporaryFile(
+            "w+", prefix="lane-", suffix=".log", dir=log_dir, delete=False
+        )
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rnncourse.instructor.grading_lane", lesson],
+            cwd=course.autograder_dir,
+            env=nbgrader_env({**course_env(course), **env}),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log_file,
+            text=True,
+        )
+        ready = self._read()
+        self.ready = ready is not None
+        self.log_mark = 0
+        self.start_s = time.perf_counter() - start  # process start, nbgrader imported
+        self.start_cpu = (ready or {}).get("cpu", 0.0)
+        self.graded = 0
+
+    def _read(self) -> dict | None:
+        try:
+            line = self.proc.stdout.readline()
+            return json.loads(line) if line else None
+        except (OSError, ValueError):
+            return None
+
+    def grade(self, student: str) -> Graded | None:
+        """``student``'s grading; None when the lane died before it finished."""
+        self.log_mark = os.path.getsize(self.log_file.name)  # what the lane says from here
+        if not self.ready:
+            return None
+        try:
+            self.proc.stdin.write(json.dumps({"student": student}) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return None
+        said = self._read()
+        if said is None or said.get("student") != student:
+            return None
+        timings = said.get("timings", {})
+        if not self.graded:  # the lane's start-up, counted with its first student
+            timings.update(lane_start=self.start_s, lane_start_cpu=self.start_cpu)
+        self.graded += 1
+        return Graded(bool(said["ok"]), said.get("log", ""), timings)
+
+    def death(self) -> str:
+        """Why the lane died, in a few words (its exit status, its last error).
+        A lane that broke the protocol but still runs is killed first."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        status = self.proc.wait()
+        how = f"exit status {status}"
+        if status is not None and status < 0:
+            try:
+                how = f"killed by {signal.Signals(-status).name}"
+            except ValueError:
+                how = f"killed by signal {-status}"
+        self.log_file.seek(self.log_mark)
+        lines = [ln for ln in self.log_file.read().splitlines() if ln.strip()]
+        last = next((ln for ln in reversed(lines) if "Error" in ln or "ERROR" in ln), "")
+        self.close()
+        return f"{LANE_DIED} ({how}{': ' + last.strip()[:200] if last else ''})"
+
+    def close(self) -> None:
+        """End the lane (end of its input), or kill it if it does not end."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        self.log_file.close()
+
+
+LANE_TRIES = 2  # a student whose grading kills this many lanes is not graded
+
+
+def grade_in_lanes(
+    course: Course,
+    lesson: str,
+    students: Sequence[str],
+    env: dict[str, str],
+    jobs: int,
+    on_done: Callable[[str], None] = lambda student: None,
+) -> dict[str, Graded]:
+    """Grade ``students`` in ``jobs`` lanes; every student ends with one Graded.
+
+    A finished student is never handed out again. The student a lane was
+    grading when it died goes back into the queue, once, for a new lane; if
+    their grading kills that one too, they get ``Graded(False, why)``."""
+    todo: queue.Queue[str] = queue.Queue()
+    for student in students:
+        todo.put(student)
+    outcome: dict[str, Graded] = {}
+    deaths: dict[str, list[str]] = {}
+    lock = threading.Lock()
+
+    def work(log_dir: Path) -> None:
+        lane = None
+        try:
+            while True:
+                try:
+                    student = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    lane = lane or Lane(course, lesson, env, log_dir)
+                    graded = lane.grade(student)
+                    why = None if graded is not None else lane.death()
+                except Exception as err:  # this process's own trouble: said, never lost
+                    graded, why = None, f"{LANE_DIED} ({type(err).__name__}: {err})"
+                if graded is None:  # the lane died: a new one, and this student once more
+                    if lane is not None:
+                        lane.close()
+                    lane = None
+                    with lock:
+                        deaths.setdefault(student, []).append(why)
+                        tries = len(deaths[student])
+                    if tries < LANE_TRIES:
+                        todo.put(student)
+                        continue
+                    graded = Graded(False, f"[ERROR] {why}, {tries} times")
+                with lock:
+                    outcome[student] = graded
+                on_done(student)
+        finally:
+            if lane is not None:
+                lane.close()
+
+    with tempfile.TemporaryDirectory(prefix="rnncourse-lanes-") as log_dir:
+        threads = [
+            threading.Thread(target=work, args=(Path(log_dir),), daemon=True)
+            for _ in range(min(jobs, len(students)))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return outcome
+
+
+def _failure_reason(graded: Graded) -> str:
+    lines = [ln for ln in graded.log.splitlines() if "ERROR" in ln]
+    last = lines[-1].split("]", 1)[-1].strip() if lines else "nbgrader reported a failure"
+    return last if last.startswith(LANE_DIED) else f"nbgrader failed: {last}"
 
 
 def autograde_class(
@@ -251,24 +427,21 @@ def autograde_class(
     env = worker_env(course, jobs)
     unreadable = {s: why for s in todo if (why := intake.submission_problem(course, lesson, s))}
 
-    outcome = {}
-    with (
-        tqdm(
-            total=len(todo), desc=f"autograde {lesson}", unit="student", disable=not progress
-        ) as bar,
-        ThreadPoolExecutor(max_workers=jobs) as pool,
-    ):
+    with tqdm(
+        total=len(todo), desc=f"autograde {lesson}", unit="student", disable=not progress
+    ) as bar:
         bar.update(len(unreadable))  # nothing to run for these
-        futures = {
-            pool.submit(_grade_one, course, lesson, s, env): s for s in todo if s not in unreadable
-        }
-        for future in as_completed(futures):
-            outcome[futures[future]] = future.result()
-            bar.update()
-    for student in outcome:  # a lock that outlasted the timeout: once more, alone
-        proc = outcome[student]
-        if proc.returncode != 0 and "database is locked" in proc.stdout + proc.stderr:
-            outcome[student] = _grade_one(course, lesson, student, env)
+        outcome = grade_in_lanes(
+            course,
+            lesson,
+            [s for s in todo if s not in unreadable],
+            env,
+            jobs,
+            on_done=lambda student: bar.update(),
+        )
+    locked = [s for s, g in outcome.items() if not g.ok and "database is locked" in g.log]
+    if locked:  # a lock that outlasted the timeout: once more, alone
+        outcome.update(grade_in_lanes(course, lesson, locked, env, 1))
 
     results = []
     for student in todo:
@@ -276,12 +449,20 @@ def autograde_class(
             max_score = intake.record_zero(course, lesson, student)
             results.append(StudentResult(student, 0.0, max_score, problems=[unreadable[student]]))
             continue
+        start, cpu = time.perf_counter(), time.thread_time()
+        graded = outcome[student]
         why = _unverified(course, lesson, student)
-        if why is None and outcome[student].returncode == 0:
-            results.append(summarise(course, lesson, student, checks))
+        if why is None and graded.ok:
+            result = summarise(course, lesson, student, checks)
         else:
-            reason = why if outcome[student].returncode == 0 else _failure_reason(outcome[student])
-            results.append(StudentResult(student, None, None, problems=[f"not graded: {reason}"]))
+            reason = why if graded.ok else _failure_reason(graded)
+            result = StudentResult(student, None, None, problems=[f"not graded: {reason}"])
+        result.timings = {
+            **graded.timings,
+            "summary": time.perf_counter() - start,
+            "summary_cpu": time.thread_time() - cpu,
+        }
+        results.append(result)
     if not students:
         with open_gradebook(course) as gb:
             roster = sorted(s.id for s in gb.students)

@@ -51,7 +51,7 @@ def course_config(course: Course):
 
     course.check()
     saved = dict(os.environ)
-    os.environ.update(_course_env(course))
+    os.environ.update(course_env(course))
     try:
         config = PyFileConfigLoader(CONFIG_NAME, path=str(course.autograder_dir)).load_config()
     finally:  # put back only what changed: other threads may be reading os.environ
@@ -79,7 +79,8 @@ def _tools_path(path: str) -> str:
     return os.pathsep.join([str(Path(sys.executable).parent), path])
 
 
-def _course_env(course: Course) -> dict[str, str]:
+def course_env(course: Course) -> dict[str, str]:
+    """What nbgrader run for ``course`` must see besides nbgrader_env (its exchange)."""
     return {"RNNCOURSE_EXCHANGE": str(course.exchange)} if course.exchange else {}
 
 
@@ -102,7 +103,7 @@ def run_nbgrader(
     proc = subprocess.run(
         cmd,
         cwd=course.autograder_dir,
-        env=nbgrader_env({**_course_env(course), **(env or {})}),
+        env=nbgrader_env({**course_env(course), **(env or {})}),
         capture_output=True,
         text=True,
     )

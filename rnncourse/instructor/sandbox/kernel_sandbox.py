@@ -274,7 +274,14 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     Sandboxed, the kernel uses the ``ipc`` transport with its sockets and
     connection file in a private folder, and is interrupted by a message (a
-    signal would stop bwrap, not the kernel)."""
+    signal would stop bwrap, not the kernel).
+
+    ``discard_output``: the kernel's own file descriptors 1 and 2 lead nowhere
+    instead of to this process's (what a notebook prints reaches nbgrader over
+    the kernel's sockets either way). A grading lane sets it, so that no
+    student can write into the log it shares with the students after them."""
+
+    discard_output = False
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -290,6 +297,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         command = limits_argv(self.policy.memory) + list(kernel_cmd)
+        if self.discard_output:
+            kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
         if self.run_dir is not None:
             workdir = Path(kw.get("cwd") or os.getcwd()).resolve()
             _copy_matplotlib_cache(self.run_dir / "matplotlib")

@@ -14,6 +14,8 @@ pipeline (``autograder/nbgrader_config.py``), so it applies to
   ``DeadKernelError`` in the cell that killed it, naming the likely cause, and a
   ``NotRun`` error in every later code cell, so no later test can count as
   passed;
+- once the last cell has run, the kernel is killed at once
+  (``shutdown_kernel = "immediate"``), not asked to exit: every output is in;
 - each cell keeps at most ``max_output_chars`` of output (default a million) while
   it streams in, then a note of how much was dropped; errors are always kept;
 - just before each graded test cell, ``rnncourse.in_kernel.integrity`` checks inside the
@@ -29,18 +31,20 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import secrets
 import signal
+from contextlib import contextmanager
 from pathlib import Path
 from queue import Empty
-from time import monotonic
+from time import monotonic, perf_counter
 
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import v4
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Integer, default
 
 from rnncourse.in_kernel import integrity
 from rnncourse.nbgrader_cells import cell_name, error_outputs, is_student_cell, is_test_cell
@@ -55,6 +59,43 @@ TRUNCATED = "[rnncourse: output truncated"
 REPORTED_ERRORS = frozenset({DIED, NOT_RUN, TIMEOUT, INTEGRITY, "SystemExit", "MemoryError"})
 # The in-kernel check is sent as source and run in a fresh namespace of the kernel.
 INTEGRITY_SOURCE = Path(integrity.__file__).read_text(encoding="utf-8")
+
+# Seconds spent in each part of the latest executions in this process (kernel start,
+# cells, integrity checks, ...), added up until cleared; read by grading_lane.
+TIMINGS: dict[str, float] = {}
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _timed(part: str):
+    start = perf_counter()
+    try:
+        yield
+    finally:
+        TIMINGS[part] = TIMINGS.get(part, 0.0) + perf_counter() - start
+
+
+def process_tree_cpu(pid: int | None) -> float:
+    """CPU seconds used so far by process ``pid`` and its descendants (Linux /proc;
+    0 where it cannot be read). A sandboxed kernel is a grandchild of its bwrap
+    process, which is killed at shutdown: the kernel's time is read here, before."""
+    total, todo, seen = 0.0, [pid] if pid else [], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(n) for n in fields[11:15]) / _TICKS  # utime stime cutime cstime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
 
 # What in a cell's source most likely killed its kernel.
 _DEATH_CAUSES = (
@@ -124,6 +165,13 @@ class SafeExecute(Execute):
         True, help="Check before each test cell that the notebook has not replaced test helpers."
     ).tag(config=True)
 
+    @default("shutdown_kernel")
+    def _shutdown_kernel_default(self) -> str:
+        # Every output is in once the last cell has run: the kernel (and its
+        # sandbox, which dies with it) is killed at once rather than asked to
+        # exit, which costs a second or two of waiting per notebook.
+        return "immediate"
+
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(**kwargs)
@@ -135,16 +183,54 @@ class SafeExecute(Execute):
         self._used = 0
         self._dropped = 0
         self._timed_out = False
+        self._started = False  # has a code cell run yet?
 
     def preprocess(self, nb, resources=None, km=None):
         self._reset()
         self._setup = tamper_scan.setup_imports(nb)
-        nb, resources = super().preprocess(nb, resources, km)
+        with _timed("execute"):
+            nb, resources = super().preprocess(nb, resources, km)
         tamper_scan.mark_tampering(nb)
         for cell in nb.cells:
             if is_test_cell(cell):
                 errors_first(cell)
         return nb, resources
+
+    async def async_start_new_kernel(self, **kwargs):
+        with _timed("kernel_start"):
+            await super().async_start_new_kernel(**kwargs)
+
+    async def async_start_new_kernel_client(self):
+        with _timed("kernel_start"):  # the kernel's own start-up: until it answers
+            client = await super().async_start_new_kernel_client()
+        TIMINGS["kernel_start_cpu"] = TIMINGS.get("kernel_start_cpu", 0.0) + self._kernel_cpu()
+        return client
+
+    start_new_kernel = run_sync(async_start_new_kernel)  # what setup_kernel calls
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    async def _async_cleanup_kernel(self) -> None:
+        if self.km is not None:
+            TIMINGS["kernel_cpu"] = TIMINGS.get("kernel_cpu", 0.0) + self._kernel_cpu()
+        with _timed("kernel_stop"):
+            await super()._async_cleanup_kernel()
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
+    def _kernel_cpu(self) -> float:
+        """CPU seconds the kernel's processes have used (0 when it is gone)."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return process_tree_cpu(getattr(process, "pid", None))
+
+    @contextmanager
+    def _cpu(self, part: str):
+        """Add the kernel's CPU seconds during the block to TIMINGS[part]."""
+        before = self._kernel_cpu()
+        try:
+            yield
+        finally:
+            after = self._kernel_cpu()
+            TIMINGS[part] = TIMINGS.get(part, 0.0) + max(after - before, 0.0)
 
     # ---- one cell ------------------------------------------------------------------
 
@@ -157,10 +243,14 @@ class SafeExecute(Execute):
         name = cell_name(cell, index)
         replaced = None
         if self.check_integrity and is_test_cell(cell):
-            replaced = self._integrity(cell)
+            with _timed("integrity"), self._cpu("integrity_cpu"):
+                replaced = self._integrity(cell)
         self._used, self._dropped, self._timed_out = 0, 0, False
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            part = "cells" if self._started else "first_cell"  # first: the imports
+            self._started = True
+            with _timed(part), self._cpu(part + "_cpu"):
+                cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             status = self.km.exit_status() if hasattr(self.km, "exit_status") else None
             cause = death_cause(self.nb.cells, index, status)
