@@ -29,7 +29,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# jupyter-config/ adds the course's JupyterLab defaults (no news prompt, no update
+# check; jupyter-config/labconfig/) to the Jupyter config path, in front of any the
+# caller has; the user's own settings and ~/.jupyter are read as always.
 lab: $(STAMP)
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))" \
 	$(BIN)/jupyter lab lessons/
 
 # Tests run in parallel workers (notebook kernels use one torch thread each).

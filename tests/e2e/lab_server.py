@@ -11,6 +11,10 @@ touched:
     <tmp>/exchange/          the nbgrader exchange (release, submit, collect)
     <tmp>/jupyter/           JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR, runtime, settings
     <tmp>/home/              HOME (matplotlib and other per-user caches)
+
+Besides the Python environment's own, the only configuration read from outside
+is the course's (``jupyter-config/`` in JUPYTER_CONFIG_PATH, as ``make lab``
+sets it), unless a server is started without it (``course_settings=False``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil  # a dependency of ipykernel
@@ -38,12 +42,15 @@ REPO = Path(__file__).resolve().parents[2]
 COURSE_ID = "rnncourse"
 STUDENT = get_username()  # the exchange files a submission under the OS user who made it
 
-# JupyterLab settings for a quiet, predictable page: no news or update
-# notifications over the dialogs, and every cell kept in the page (by default
-# JupyterLab renders only the cells near the viewport, so the n-th cell in the
-# DOM would not be the n-th cell of the notebook).
+# The course's own JupyterLab defaults, as `make lab` gives them to students
+# (JUPYTER_CONFIG_PATH): no news prompt and no update check over the dialogs.
+COURSE_JUPYTER_CONFIG = REPO / "jupyter-config"
+
+# The test user's own JupyterLab settings: every cell kept in the page (by
+# default JupyterLab renders only the cells near the viewport, so the n-th cell
+# in the DOM would not be the n-th cell of the notebook, and a markdown cell far
+# down would not be rendered at all).
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
 }
 
@@ -72,6 +79,10 @@ class LabServer:
     port: int
     token: str
     process: subprocess.Popen | None = None
+    # the user's own settings ({} for a fresh user), and whether the course's
+    # defaults (COURSE_JUPYTER_CONFIG) are in force, as with `make lab`
+    user_settings: dict = field(default_factory=lambda: dict(LAB_SETTINGS))
+    course_settings: bool = True
 
     @property
     def course(self) -> Course:
@@ -116,6 +127,8 @@ class LabServer:
                 "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "config" / "lab" / "user-settings"),
                 "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
                 "IPYTHONDIR": str(jupyter / "ipython"),
+                # only the course's config folder (if any) besides the private one
+                "JUPYTER_CONFIG_PATH": str(COURSE_JUPYTER_CONFIG) if self.course_settings else "",
                 "RNNCOURSE_DEVICE": "cpu",
                 # the instructor's side: autograder/nbgrader_config.py reads these
                 "RNNCOURSE_COURSE_ID": COURSE_ID,
@@ -133,7 +146,8 @@ class LabServer:
         (self.tmp / "home").mkdir()
         env = self.env()
         config_dir = Path(env["JUPYTER_CONFIG_DIR"])
-        for name, values in LAB_SETTINGS.items():
+        Path(env["JUPYTERLAB_SETTINGS_DIR"]).mkdir(parents=True, exist_ok=True)
+        for name, values in self.user_settings.items():
             path = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / f"{name}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
@@ -160,6 +174,7 @@ class LabServer:
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}",
             "--ServerApp.allow_root=True",  # CI containers often run as root
+            "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to open documents
         ]
         log = self.log_path.open("w")
         # The working folder is autograder/: the Formgrader reads the course's
