@@ -88,9 +88,15 @@ def _bench_where_models_are():
             return [p for p in held if isinstance(p, torch.Tensor)]
         return []
 
+    def safe_params(value):
+        try:
+            return params(value)
+        except RuntimeError:  # e.g. a no_grad view whose base changed: not a model
+            return []
+
     found = {{}}
     for name, value in list(globals().items()):
-        tensors = [] if name.startswith("_") else params(value)
+        tensors = [] if name.startswith("_") else safe_params(value)
         if tensors:
             devices = sorted({{t.device.type for t in tensors}})
             found[name] = {{"devices": devices, "size": sum(t.numel() for t in tensors)}}
