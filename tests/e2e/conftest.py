@@ -10,11 +10,10 @@ in the summary at the end of the run).
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import pytest
-from lab_server import REPO, LabServer, free_port
+from lab_server import REPO, LabServer, running_lab
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; CI installs it (.ci/run)
 CHROMIUM_ARGS = [
@@ -43,15 +42,8 @@ def chromium() -> Path:
 @pytest.fixture(scope="session")
 def lab(chromium, tmp_path_factory) -> LabServer:
     """A JupyterLab server on a temporary copy of the course, stopped whatever happens."""
-    server = LabServer(
-        tmp=tmp_path_factory.mktemp("lab"), port=free_port(), token=secrets.token_hex(16)
-    )
-    try:
-        server.prepare()
-        server.start()
+    with running_lab(tmp_path_factory.mktemp("lab")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +30,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,3 +272,16 @@ class LabServer:
     def nbgrader(self, *args: str) -> subprocess.CompletedProcess:
         """Run an instructor's ``nbgrader`` command in the course copy (raises on failure)."""
         return run_nbgrader(self.course, *args, env=self.env())
+
+
+@contextmanager
+def running_lab(tmp: Path, **options) -> Iterator[LabServer]:
+    """A prepared and started LabServer on a free port with a fresh token, in
+    ``tmp``; stopped whatever happens. ``options``: LabServer's other fields."""
+    server = LabServer(tmp=tmp, port=free_port(), token=secrets.token_hex(16), **options)
+    try:
+        server.prepare()
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -16,14 +16,13 @@ and once without them, to show that the check sees the prompt when it is there.
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("playwright.sync_api")
 
-from lab_server import COURSE_JUPYTER_CONFIG, LabServer, free_port  # noqa: E402
+from lab_server import COURSE_JUPYTER_CONFIG, running_lab  # noqa: E402
 from notebook_ui import ACTION_MS, PAGE_LOAD_MS, open_lab  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
@@ -42,19 +41,10 @@ QUIET_MS = 5_000
 @pytest.fixture
 def fresh_lab(request, chromium, tmp_path_factory):
     """A JupyterLab for a user with no settings; ``request.param``: the course's defaults on."""
-    server = LabServer(
-        tmp=tmp_path_factory.mktemp("fresh-lab"),
-        port=free_port(),
-        token=secrets.token_hex(16),
-        user_settings={},
-        course_settings=request.param,
-    )
-    try:
-        server.prepare()
-        server.start()
+    with running_lab(
+        tmp_path_factory.mktemp("fresh-lab"), user_settings={}, course_settings=request.param
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
